@@ -1,0 +1,49 @@
+# The README's commands. Every target sets up .venv itself, so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8501
+MODEL_REPOSITORY ?= models
+MNIST_DIR ?= ../shared/data/mnist
+export HOST PORT MODEL_REPOSITORY MNIST_DIR
+
+.PHONY: serve test test-fast train bench lint typecheck evaluate clean
+
+# Stamps re-run the install whenever pyproject.toml changes.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+serve: $(VENV)/.installed
+	$(BIN)/python -m service --host $(HOST) --port $(PORT) --model-repository $(MODEL_REPOSITORY)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+train: $(VENV)/.installed
+	$(BIN)/python -m training all --output $(MODEL_REPOSITORY) --data $(MNIST_DIR)
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.run --model-repository $(MODEL_REPOSITORY) --output docs/benchmarks.md
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check service training tests benchmarks
+	$(BIN)/ruff format --check service training tests benchmarks
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

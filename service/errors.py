@@ -1,0 +1,69 @@
+"""The service's error tree: each class carries the HTTP status it maps to.
+
+Raised anywhere (protocol decoding, registry look-ups, batching, evaluation) and turned into
+TF Serving's ``{"error": "..."}`` body by the single handler in ``service.api``. The status
+mapping follows TF Serving's REST handler: INVALID_ARGUMENT -> 400, NOT_FOUND -> 404,
+FAILED_PRECONDITION -> 400, UNAVAILABLE -> 503, INTERNAL -> 500.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base class; ``status`` is the HTTP status the error is answered with."""
+
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(ServiceError):
+    """The request is malformed or does not fit the model (TF Serving: INVALID_ARGUMENT)."""
+
+    status = 400
+
+
+class NotFound(ServiceError):
+    """Unknown model, version, label or route."""
+
+    status = 404
+
+
+class MethodNotAllowed(ServiceError):
+    status = 405
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+
+
+class UnprocessableRequest(ServiceError):
+    """Well-formed, but asks for something the model cannot do (a metric its task lacks)."""
+
+    status = 422
+
+
+class Unavailable(ServiceError):
+    """The model exists but no version can take traffic right now (loading, unloading, shut down)."""
+
+    status = 503
+
+
+class ModelLoadError(ServiceError):
+    """A version on disk could not be loaded: corrupt files, missing signature, card mismatch."""
+
+    status = 500
+
+
+class CardError(ValueError):
+    """A model card is missing, unreadable or inconsistent. Not an HTTP error by itself."""
+
+
+class DataFormatError(ValueError):
+    """A data file (IDX, npz, CSV, JSONL) is corrupt, truncated or of the wrong kind."""
