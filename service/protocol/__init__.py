@@ -1,0 +1,1 @@
+"""Wire dialects: TF Serving REST and the Open Inference Protocol (V2), JSON and binary <-> numpy."""
