@@ -1,0 +1,136 @@
+"""Typed service settings, read once from the environment at start-up and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_repository: Path = Path("models")
+    # Version policies, labels and batching per model; default: <repository>/serving.yaml if present.
+    model_config: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8501
+    workers: int = 2
+    threads: int = 16
+    # TensorFlow's own thread pools per worker; workers x intra-op threads should fit the cores.
+    tf_intra_op_threads: int = 0  # 0: cores // workers, at least 1
+    tf_inter_op_threads: int = 1
+    poll_interval: float = 1.0
+    max_body_bytes: int = 64 * MIB
+    max_instances: int = 65536
+    allow_nonfinite: bool = False
+    batching: bool = True
+    max_batch_size: int = 256
+    batch_timeout: float = 0.002
+    max_queue: int = 8192
+    request_timeout: float = 30.0
+    data_dir: Path = Path("var")
+    metrics_dir: Path | None = None
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def model_config_path(self) -> Path | None:
+        if self.model_config is not None:
+            return self.model_config
+        default = self.model_repository / "serving.yaml"
+        return default if default.exists() else None
+
+    @property
+    def intra_op_threads(self) -> int:
+        if self.tf_intra_op_threads > 0:
+            return self.tf_intra_op_threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
+
+
+# Environment variable -> Settings field. Kept explicit so the README can list them.
+ENV = {
+    "MODEL_REPOSITORY": "model_repository",
+    "MODEL_CONFIG": "model_config",
+    "HOST": "host",
+    "PORT": "port",
+    "WORKERS": "workers",
+    "THREADS": "threads",
+    "TF_INTRA_OP_THREADS": "tf_intra_op_threads",
+    "TF_INTER_OP_THREADS": "tf_inter_op_threads",
+    "POLL_INTERVAL": "poll_interval",
+    "MAX_BODY_BYTES": "max_body_bytes",
+    "MAX_INSTANCES": "max_instances",
+    "ALLOW_NONFINITE": "allow_nonfinite",
+    "BATCHING": "batching",
+    "MAX_BATCH_SIZE": "max_batch_size",
+    "BATCH_TIMEOUT": "batch_timeout",
+    "MAX_QUEUE": "max_queue",
+    "REQUEST_TIMEOUT": "request_timeout",
+    "DATA_DIR": "data_dir",
+    "PROMETHEUS_MULTIPROC_DIR": "metrics_dir",
+    "LOG_LEVEL": "log_level",
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(name: str, raw: str, kind: str) -> object:
+    try:
+        if kind in ("int",):
+            value: object = int(raw)
+        elif kind == "float":
+            value = float(raw)
+        elif kind == "bool":
+            if raw.lower() not in _TRUE | _FALSE:
+                raise ValueError(raw)
+            value = raw.lower() in _TRUE
+        elif "Path" in kind:
+            value = Path(raw) if raw else None
+        else:
+            value = raw
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind.split()[0]}.") from exc
+    return value
+
+
+def _check(settings: Settings) -> Settings:
+    positive = (
+        "port",
+        "workers",
+        "threads",
+        "max_body_bytes",
+        "max_instances",
+        "max_batch_size",
+        "max_queue",
+    )
+    for name in positive:
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{name} must be positive; got {getattr(settings, name)}.")
+    for name in ("poll_interval", "request_timeout"):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{name} must be a positive number of seconds.")
+    if settings.batch_timeout < 0:
+        raise SettingsError("batch_timeout must be >= 0 seconds.")
+    return settings
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build Settings from ``environ`` (default: os.environ) and explicit overrides."""
+    environ = os.environ if environ is None else environ
+    kinds = {f.name: str(f.type) for f in fields(Settings)}
+    values: dict[str, object] = {}
+    for var, attr in ENV.items():
+        if environ.get(var) not in (None, ""):
+            values[attr] = _convert(var, environ[var], kinds[attr])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key in ("model_repository", "data_dir", "model_config", "metrics_dir"):
+        if isinstance(values.get(key), str):
+            values[key] = Path(str(values[key]))
+    return _check(Settings(**values))  # type: ignore[arg-type]

@@ -1,0 +1,187 @@
+"""Prometheus objects and the /metrics renderer.
+
+Under gunicorn every worker writes its samples to ``PROMETHEUS_MULTIPROC_DIR`` (set by the
+gunicorn config before any worker starts, so prometheus_client picks multiprocess values at
+import) and the renderer aggregates all workers; dead workers' files are removed by the
+gunicorn ``child_exit`` hook. Without that variable (tests, the Flask dev server) the default
+in-process registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+# Sub-millisecond signature calls up to multi-second evaluations of large sets.
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+    0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
+LOAD_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+REQUESTS = Counter(
+    "serving_requests_total",
+    "HTTP requests by model, version, protocol, endpoint and status code.",
+    ["model", "version", "protocol", "endpoint", "code"],
+)
+REQUEST_LATENCY = Histogram(
+    "serving_request_duration_seconds",
+    "Wall time from request received to response ready, errors included.",
+    ["model", "protocol", "endpoint", "code"],
+    buckets=LATENCY_BUCKETS,
+)
+INFERENCE_LATENCY = Histogram(
+    "serving_inference_duration_seconds",
+    "Time spent in the model's signature call, per (micro-)batch.",
+    ["model", "version"],
+    buckets=LATENCY_BUCKETS,
+)
+BATCH_SIZE = Histogram(
+    "serving_batch_size",
+    "Instances per signature call after micro-batching.",
+    ["model", "version"],
+    buckets=SIZE_BUCKETS,
+)
+REQUEST_INSTANCES = Histogram(
+    "serving_request_instances",
+    "Instances per inference request.",
+    ["model", "endpoint"],
+    buckets=SIZE_BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "serving_in_flight_requests",
+    "Requests being processed now.",
+    ["protocol"],
+    multiprocess_mode="livesum",
+)
+LOAD_ATTEMPTS = Counter(
+    "serving_model_load_attempts_total",
+    "Model version load attempts by result.",
+    ["model", "version", "result"],
+)
+LOAD_DURATION = Histogram(
+    "serving_model_load_duration_seconds",
+    "Time to load, check and warm up a model version.",
+    ["model"],
+    buckets=LOAD_BUCKETS,
+)
+VERSION_STATE = Gauge(
+    "serving_model_version_state",
+    "1 for the state a model version is in (START, LOADING, AVAILABLE, UNLOADING, END), else 0.",
+    ["model", "version", "state"],
+    multiprocess_mode="livemax",
+)
+EVALUATION = Gauge(
+    "serving_model_evaluation",
+    "Latest figure of an evaluation (accuracy, roc_auc, r2, ...) by model, version and dataset.",
+    ["model", "version", "dataset", "metric"],
+    multiprocess_mode="mostrecent",
+)
+WORKER_RSS = Gauge(
+    "serving_worker_resident_memory_bytes",
+    "Resident memory of each worker process (the standard process collector is unavailable "
+    "in multiprocess mode).",
+    multiprocess_mode="liveall",
+)
+WORKER_CPU = Gauge(
+    "serving_worker_cpu_seconds",
+    "User + system CPU seconds used by each worker process.",
+    multiprocess_mode="liveall",
+)
+WORKER_START = Gauge(
+    "serving_worker_start_time_seconds",
+    "Unix time each worker process started.",
+    multiprocess_mode="liveall",
+)
+
+# prometheus_client itself decides between in-process and multiprocess values at import time.
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
+
+
+def record_load(model: str, version: int, result: str, seconds: float) -> None:
+    LOAD_ATTEMPTS.labels(model, str(version), result).inc()
+    LOAD_DURATION.labels(model).observe(seconds)
+
+
+def set_state(model: str, version: int, state: str) -> None:
+    for candidate in STATES:
+        VERSION_STATE.labels(model, str(version), candidate).set(1 if candidate == state else 0)
+
+
+def observe_batch(model: str, version: int, size: int, seconds: float) -> None:
+    BATCH_SIZE.labels(model, str(version)).observe(size)
+    INFERENCE_LATENCY.labels(model, str(version)).observe(seconds)
+
+
+def record_evaluation(model: str, version: int, dataset: str, figures: dict[str, float | None]) -> None:
+    for metric, value in figures.items():
+        if value is not None:
+            EVALUATION.labels(model, str(version), dataset, metric).set(value)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def update_process_metrics() -> None:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    WORKER_RSS.set(_rss_bytes())
+    WORKER_CPU.set(usage.ru_utime + usage.ru_stime)
+
+
+def worker_started() -> None:
+    WORKER_START.set(time.time())
+    update_process_metrics()
+
+
+@contextmanager
+def track_request(protocol: str) -> Iterator[None]:
+    IN_FLIGHT.labels(protocol).inc()
+    try:
+        yield
+    finally:
+        IN_FLIGHT.labels(protocol).dec()
+
+
+def observe_request(
+    model: str, version: str, protocol: str, endpoint: str, code: int, seconds: float, instances: int
+) -> None:
+    REQUESTS.labels(model, version, protocol, endpoint, str(code)).inc()
+    REQUEST_LATENCY.labels(model, protocol, endpoint, str(code)).observe(seconds)
+    if instances:
+        REQUEST_INSTANCES.labels(model, endpoint).observe(instances)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for every worker (multiprocess) or this process."""
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """gunicorn child_exit hook: drop a dead worker's live gauges."""
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(pid)

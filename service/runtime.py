@@ -1,0 +1,93 @@
+"""The only module that imports TensorFlow: load a SavedModel and call its serving signature.
+
+Imported lazily by the app factory, which runs in each gunicorn worker after fork, so the master
+process never initialises TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of the logs
+
+import numpy as np
+import tensorflow as tf
+
+from service.errors import ModelLoadError
+from service.repository import TensorSpec
+
+_threads_configured = False
+
+
+def configure_threads(intra_op: int, inter_op: int) -> None:
+    """Size TensorFlow's thread pools; effective only before the first TensorFlow operation."""
+    global _threads_configured
+    if _threads_configured:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError:
+        pass  # the runtime is already initialised (tests building several apps): keep its pools
+    _threads_configured = True
+
+
+def _spec_of(name: str, tensor_spec: tf.TensorSpec) -> TensorSpec:
+    shape = tuple(-1 if d is None else int(d) for d in tensor_spec.shape.as_list())
+    return TensorSpec(name, tensor_spec.dtype.name, shape)
+
+
+class LoadedModel:
+    """One SavedModel's serving signature, called with and returning numpy arrays."""
+
+    def __init__(self, path: Path, signature_name: str) -> None:
+        try:
+            self._saved = tf.saved_model.load(str(path))
+        except Exception as exc:  # TensorFlow raises many unrelated types for corrupt files
+            raise ModelLoadError(f"Cannot load the SavedModel at {path}: {_first_line(exc)}") from exc
+        signatures = self._saved.signatures
+        if signature_name not in signatures:
+            raise ModelLoadError(
+                f"SavedModel at {path} has no signature {signature_name!r} (has: {', '.join(signatures) or 'none'})."
+            )
+        self.signature_name = signature_name
+        self._fn = signatures[signature_name]
+        _, kwargs = self._fn.structured_input_signature
+        self.inputs = tuple(_spec_of(name, spec) for name, spec in sorted(kwargs.items()))
+        self.outputs = tuple(
+            _spec_of(name, spec) for name, spec in sorted(self._fn.structured_outputs.items())
+        )
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = len(next(iter(inputs.values())))
+        if rows == 1:
+            # oneDNN computes a 1-row product on a different (GEMV) path whose rounding differs from
+            # the batched kernels in the last bit; from 2 rows up each row's result is independent
+            # of the batch. Running single rows as a pair keeps batched and unbatched answers
+            # bit-identical (measured on the MLPs; see tests/test_runtime.py).
+            inputs = {name: np.concatenate([value, value]) for name, value in inputs.items()}
+        results = self._fn(**{name: tf.constant(value) for name, value in inputs.items()})
+        return {name: tensor.numpy()[:rows] for name, tensor in results.items()}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check_against_card(
+    model: LoadedModel, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]
+) -> None:
+    """Refuse a version whose signature disagrees with what its model card promises."""
+    for kind, actual, promised in (("inputs", model.inputs, inputs), ("outputs", model.outputs, outputs)):
+        if sorted(actual, key=lambda s: s.name) != sorted(promised, key=lambda s: s.name):
+            raise ModelLoadError(
+                f"The signature's {kind} {[s.to_dict() for s in actual]} do not match the model card's "
+                f"{[s.to_dict() for s in promised]}."
+            )
+
+
+def load(path: Path, signature_name: str = "serving_default") -> LoadedModel:
+    return LoadedModel(path, signature_name)

@@ -1,0 +1,38 @@
+"""One app over a private copy of the tiny repository per test module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from service.app import build_registry, create_app
+from service.config import load_settings
+
+
+@pytest.fixture(scope="module")
+def client(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    import shutil
+
+    root = tmp_path_factory.mktemp("api") / "models"
+    shutil.copytree(tiny_template, root)
+    (root / "serving.yaml").write_text(
+        "models:\n  regressor:\n    version_policy: all\n    labels: {stable: 1, canary: 2}\n"
+    )
+    settings = load_settings({}, model_repository=root, max_body_bytes=1_000_000, max_instances=100)
+    registry = build_registry(settings)
+    registry.sync()
+    app = create_app(settings, registry)
+    yield app.test_client()
+    registry.stop()
+
+
+@pytest.fixture
+def post_json(client: FlaskClient) -> Callable[..., Any]:
+    def post(url: str, doc: Any, **kwargs: Any) -> Any:
+        return client.post(url, json=doc, **kwargs)
+
+    return post

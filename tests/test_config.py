@@ -1,0 +1,55 @@
+"""Settings come from the environment once, typed and checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.config import SettingsError, load_settings
+
+
+def test_defaults() -> None:
+    settings = load_settings({})
+    assert settings.port == 8501 and settings.host == "127.0.0.1"
+    assert settings.model_repository == Path("models")
+    assert settings.max_body_bytes == 64 * 1024 * 1024
+    assert settings.batching and not settings.allow_nonfinite
+
+
+def test_environment_overrides() -> None:
+    settings = load_settings(
+        {"PORT": "9000", "MODEL_REPOSITORY": "/srv/models", "ALLOW_NONFINITE": "true", "BATCH_TIMEOUT": "0"}
+    )
+    assert settings.port == 9000
+    assert settings.model_repository == Path("/srv/models")
+    assert settings.allow_nonfinite
+    assert settings.batch_timeout == 0.0
+
+
+def test_model_config_defaults_to_repository_file(tmp_path: Path) -> None:
+    assert load_settings({"MODEL_REPOSITORY": str(tmp_path)}).model_config_path is None
+    (tmp_path / "serving.yaml").write_text("models: {}\n")
+    assert load_settings({"MODEL_REPOSITORY": str(tmp_path)}).model_config_path == tmp_path / "serving.yaml"
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"PORT": "http"}, "PORT='http' is not a valid int"),
+        ({"PORT": "0"}, "port must be positive"),
+        ({"BATCHING": "maybe"}, "BATCHING='maybe'"),
+        ({"POLL_INTERVAL": "-1"}, "poll_interval"),
+        ({"BATCH_TIMEOUT": "-0.5"}, "batch_timeout"),
+        ({"WORKERS": "0"}, "workers"),
+    ],
+)
+def test_bad_values_are_refused(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SettingsError, match=fragment):
+        load_settings(env)
+
+
+def test_intra_op_threads_share_the_cores() -> None:
+    settings = load_settings({"WORKERS": "2"})
+    assert settings.intra_op_threads >= 1
+    assert load_settings({"TF_INTRA_OP_THREADS": "3"}).intra_op_threads == 3
