@@ -1,0 +1,112 @@
+"""Smoke-check a running server: wait until ready, then one real prediction per protocol.
+
+Standard library only, so it runs in the serving image (compose service ``smoke``) or on any host:
+
+    python deploy/smoke_check.py --server http://127.0.0.1:8501 [--model mnist] [--timeout 120]
+
+The model's inputs are read from its V2 metadata and filled with zeros, so the check works for
+whatever models the repository holds. Exit status 0 when every step passed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+ZERO = {"BOOL": False, "BYTES": ""}  # every numeric datatype: 0
+
+
+def call(server: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        server.rstrip("/") + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        raw = response.read()
+    return json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode()
+
+
+def wait_ready(server: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            call(server, "/v2/health/ready", timeout=5)
+            return
+        except (urllib.error.URLError, OSError) as exc:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"FAIL: {server} not ready after {timeout:.0f} s: {exc}") from exc
+            time.sleep(1)
+
+
+def pick_model(server: str, wanted: str | None) -> str:
+    index = call(server, "/v2/repository/index", {})
+    ready = sorted({entry["name"] for entry in index if entry.get("state") == "READY"})
+    print(f"ready models: {ready}")
+    if wanted is not None:
+        if wanted not in ready:
+            raise SystemExit(f"FAIL: model {wanted!r} is not READY.")
+        return wanted
+    if not ready:
+        raise SystemExit("FAIL: the server is ready but lists no READY model.")
+    return ready[0]
+
+
+def zeros_request(metadata: dict[str, Any]) -> dict[str, Any]:
+    inputs = []
+    for spec in metadata["inputs"]:
+        shape = [1 if dim is None or int(dim) < 0 else int(dim) for dim in spec["shape"]] or [1]
+        value = ZERO.get(spec["datatype"], 0)
+        inputs.append({**spec, "shape": shape, "data": [value] * math.prod(shape)})
+    return {"inputs": inputs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", default="http://127.0.0.1:8501")
+    parser.add_argument("--model", help="model to query (default: the first READY one)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness")
+    args = parser.parse_args(argv)
+    try:
+        wait_ready(args.server, args.timeout)
+        name = pick_model(args.server, args.model)
+        metadata = call(args.server, f"/v2/models/{name}")
+        request = zeros_request(metadata)
+        result = call(args.server, f"/v2/models/{name}/infer", request)
+        print(f"v2 infer {name}: outputs {[(o['name'], o['shape']) for o in result['outputs']]}")
+        if len(request["inputs"]) == 1:  # TF Serving's columnar form, one unnamed input
+            reply = call(args.server, f"/v1/models/{name}:predict", {"inputs": _nested(request["inputs"][0])})
+            if "outputs" not in reply:
+                raise SystemExit(f"FAIL: v1 predict answered without 'outputs': {str(reply)[:300]}")
+            print(f"v1 predict {name}: ok")
+        exposition = call(args.server, "/metrics")
+        if "serving_requests_total" not in exposition:
+            raise SystemExit("FAIL: /metrics has no serving_requests_total.")
+    except urllib.error.HTTPError as exc:
+        print(f"FAIL: {exc.code} from {exc.url}: {exc.read()[:500]!r}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
+        print(f"FAIL: {exc!r}", file=sys.stderr)
+        return 1
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print("smoke check passed")
+    return 0
+
+
+def _nested(tensor: dict[str, Any]) -> Any:
+    """The flat V2 data reshaped into the nested lists TF Serving's columnar 'inputs' take."""
+    data: Any = tensor["data"]
+    for dim in reversed(tensor["shape"][1:]):
+        data = [data[i : i + dim] for i in range(0, len(data), dim)]
+    return data
+
+
+if __name__ == "__main__":
+    sys.exit(main())
