@@ -54,6 +54,12 @@ class LoadedModel:
             )
         self.signature_name = signature_name
         self._fn = signatures[signature_name]
+        # Calls are padded to a multiple of this many rows. TensorFlow's CPU kernels (oneDNN
+        # matmuls, Eigen's vectorised element-wise ops) round a row's result differently in the
+        # last bit depending on where it falls relative to SIMD packets, i.e. on the batch size;
+        # service.loading measures the multiple that makes every row's answer independent of the
+        # batch it ran in, so micro-batched answers equal unbatched ones exactly.
+        self.row_multiple = 1
         _, kwargs = self._fn.structured_input_signature
         self.inputs = tuple(_spec_of(name, spec) for name, spec in sorted(kwargs.items()))
         self.outputs = tuple(
@@ -62,14 +68,16 @@ class LoadedModel:
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = len(next(iter(inputs.values())))
-        if rows == 1:
-            # oneDNN computes a 1-row product on a different (GEMV) path whose rounding differs from
-            # the batched kernels in the last bit; from 2 rows up each row's result is independent
-            # of the batch. Running single rows as a pair keeps batched and unbatched answers
-            # bit-identical (measured on the MLPs; see tests/test_runtime.py).
-            inputs = {name: np.concatenate([value, value]) for name, value in inputs.items()}
+        padded = -(-rows // self.row_multiple) * self.row_multiple
+        if padded != rows:
+            inputs = {name: _pad(value, padded) for name, value in inputs.items()}
         results = self._fn(**{name: tf.constant(value) for name, value in inputs.items()})
         return {name: tensor.numpy()[:rows] for name, tensor in results.items()}
+
+
+def _pad(value: np.ndarray, rows: int) -> np.ndarray:
+    """Repeat the last row up to ``rows``: the extra rows are computed and thrown away."""
+    return np.concatenate([value, np.repeat(value[-1:], rows - len(value), axis=0)])
 
 
 def _first_line(exc: BaseException) -> str:
