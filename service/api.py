@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import LimitedStream
 
 from service import metrics
 from service.errors import (
@@ -20,6 +22,7 @@ from service.errors import (
     ServiceError,
     UnsupportedMediaType,
 )
+from service.evaluating import Evaluator
 from service.inference import Inference, ModelRef, Trace
 from service.protocol import v2
 from service.registry import Registry
@@ -34,13 +37,14 @@ BINARY_HEADER = "Inference-Header-Content-Length"
 # curl -d sends form-urlencoded and TF Serving ignores the content type, so its users' habits work.
 JSON_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded", "text/plain"})
 BINARY_TYPES = JSON_TYPES | {"application/octet-stream"}
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
 
-# TF Serving's URL grammar: /v1/models/{name}[/versions/{v}|/labels/{l}][:verb|/metadata]
+# TF Serving's URL grammar: /v1/models/{name}[/versions/{v}|/labels/{l}][:verb|/metadata|/evaluations]
 _TFS_PATH = re.compile(
     r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?::(?P<verb>[A-Za-z]+)|/(?P<resource>metadata))?$"
+    r"(?::(?P<verb>[A-Za-z]+)|/(?P<resource>metadata|evaluations))?$"
 )
-TFS_VERBS = ("predict", "classify", "regress")
+TFS_VERBS = ("predict", "classify", "regress", "evaluate")
 
 
 def json_response(doc: Any, status: int = 200) -> Response:
@@ -104,6 +108,8 @@ def tfs_dispatch(rest: str) -> Response:
         if request.method != "POST":
             raise MethodNotAllowed(f":{verb} takes POST, not {request.method}.")
         trace = _track("tfserving", verb)
+        if verb == "evaluate":
+            return _evaluate(ref, "tfserving", trace)
         body = _body(JSON_TYPES)
         handler = getattr(_inference(), f"tfs_{verb}")
         return Response(handler(ref, body, trace), 200, mimetype="application/json")
@@ -111,6 +117,8 @@ def tfs_dispatch(rest: str) -> Response:
         raise MethodNotAllowed(f"{request.path} takes GET, not {request.method}.")
     if resource == "metadata":
         return json_response(_inference().tfs_metadata(ref, _track("tfserving", "metadata")))
+    if resource == "evaluations":
+        return json_response({"evaluations": _evaluator().history(ref, request.args)})
     return json_response(_inference().tfs_status(ref))
 
 
@@ -171,15 +179,49 @@ def v2_model_ready(name: str, version: str | None = None) -> Response:
 @bp.post("/v2/models/<name>/versions/<version>/infer")
 def v2_infer(name: str, version: str | None = None) -> Response:
     trace = _track("v2", "infer")
-    header = request.headers.get(BINARY_HEADER)
-    header_length = int(header) if header is not None and header.isdigit() else None
-    if header is not None and header_length is None:
-        raise InvalidInput(f"{BINARY_HEADER} must be a non-negative integer; got {header!r}.")
+    header_length = _header_length()
     body = _body(BINARY_TYPES)
     payload, headers = _inference().v2_infer(
         ModelRef(name, _version(version, name)), body, header_length, trace
     )
     return Response(payload, 200, headers=headers)
+
+
+def _header_length() -> int | None:
+    header = request.headers.get(BINARY_HEADER)
+    header_length = int(header) if header is not None and header.isdigit() else None
+    if header is not None and header_length is None:
+        raise InvalidInput(f"{BINARY_HEADER} must be a non-negative integer; got {header!r}.")
+    return header_length
+
+
+@bp.post("/v2/models/<name>/evaluate")
+@bp.post("/v2/models/<name>/versions/<version>/evaluate")
+def v2_evaluate(name: str, version: str | None = None) -> Response:
+    return _evaluate(ModelRef(name, _version(version, name)), "v2", _track("v2", "evaluate"))
+
+
+# ---- evaluation (both dialects) ----------------------------------------------------------------
+def _evaluator() -> Evaluator:
+    return current_app.extensions["evaluator"]
+
+
+def _evaluate(ref: ModelRef, dialect: str, trace: Trace) -> Response:
+    """A JSON body (size-limited like :predict) or an NDJSON stream (bounded per line instead)."""
+    if request.mimetype in NDJSON_TYPES:
+        return json_response(_evaluator().evaluate_stream(ref, _input_stream(), request.args, trace))
+    header_length = _header_length() if dialect == "v2" else None
+    body = _body(BINARY_TYPES if dialect == "v2" else JSON_TYPES)
+    return json_response(_evaluator().evaluate(ref, body, header_length, dialect, trace))
+
+
+def _input_stream() -> BinaryIO:
+    """The raw request body as a stream, read as it arrives (chunked or with a Content-Length)."""
+    raw = request.environ["wsgi.input"]
+    if request.content_length is not None:
+        return LimitedStream(raw, request.content_length)  # type: ignore[return-value]
+    # Chunked: gunicorn de-chunks and marks the input terminated; otherwise there is no body.
+    return raw if request.environ.get("wsgi.input_terminated") else io.BytesIO()
 
 
 # ---- metrics and errors ------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from flask import Flask
 
 from service import api, metrics
 from service.config import Settings, load_settings
+from service.evaluating import Evaluator, StreamLimits
+from service.history import History
 from service.inference import Inference
 from service.loading import make_loader
 from service.model_config import load_model_config
@@ -43,6 +45,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.extensions["registry"] = registry
     limits = Limits(max_instances=settings.max_instances, allow_nonfinite=settings.allow_nonfinite)
     app.extensions["inference"] = Inference(registry, limits, settings.request_timeout)
+    stream = StreamLimits(settings.max_evaluation_rows, settings.max_line_bytes)
+    history = History(settings.data_dir / "evaluations")
+    app.extensions["evaluator"] = Evaluator(registry, history, limits, settings.request_timeout, stream)
     api.register(app)
     metrics.worker_started()
     return app

@@ -35,6 +35,9 @@ class Settings:
     batch_timeout: float = 0.002
     max_queue: int = 8192
     request_timeout: float = 30.0
+    # Streamed (NDJSON) :evaluate bodies: bounded per line and in rows instead of max_body_bytes.
+    max_evaluation_rows: int = 1_000_000
+    max_line_bytes: int = 1 * MIB
     data_dir: Path = Path("var")
     metrics_dir: Path | None = None
     log_level: str = "info"
@@ -73,6 +76,8 @@ ENV = {
     "BATCH_TIMEOUT": "batch_timeout",
     "MAX_QUEUE": "max_queue",
     "REQUEST_TIMEOUT": "request_timeout",
+    "MAX_EVALUATION_ROWS": "max_evaluation_rows",
+    "MAX_LINE_BYTES": "max_line_bytes",
     "DATA_DIR": "data_dir",
     "PROMETHEUS_MULTIPROC_DIR": "metrics_dir",
     "LOG_LEVEL": "log_level",
@@ -109,6 +114,8 @@ def _check(settings: Settings) -> Settings:
         "max_instances",
         "max_batch_size",
         "max_queue",
+        "max_evaluation_rows",
+        "max_line_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

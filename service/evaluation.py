@@ -8,12 +8,12 @@ class has no samples) are reported as ``None`` with a warning instead of failing
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
-from sklearn.preprocessing import label_binarize
 
 from service.errors import InvalidInput, UnprocessableRequest
 
@@ -54,6 +54,31 @@ DEFAULT_THRESHOLD = 0.5
 HEADLINE = {"classification": "accuracy", "binary": "roc_auc", "regression": "r2"}
 
 
+# The single-number figures of a result, in a stable order: gauges, gates and comparisons use these.
+FIGURES = (
+    "accuracy",
+    "top_k_accuracy",
+    "roc_auc",
+    "roc_auc_ovr_macro",
+    "roc_auc_ovr_weighted",
+    "roc_auc_micro",
+    "log_loss",
+    "precision",
+    "recall",
+    "f1",
+    "mse",
+    "rmse",
+    "mae",
+    "r2",
+    "max_error",
+)
+
+
+def figures(result: Mapping[str, Any]) -> dict[str, float | None]:
+    """The single-number figures of a :func:`compute` result (no tables, curves or settings)."""
+    return {name: result[name] for name in FIGURES if name in result}
+
+
 def binary_decision(probability: np.ndarray, threshold: float) -> np.ndarray:
     """The predicted class (0/1) of positive-class probabilities: positive when p >= threshold."""
     return (np.asarray(probability) >= threshold).astype(np.int64)
@@ -75,23 +100,36 @@ def select_metrics(task: str, requested: Sequence[str] | None) -> tuple[str, ...
     return tuple(dict.fromkeys(requested))
 
 
-def encode_labels(raw: Any, task: str, class_labels: Sequence[str] | None, count: int) -> np.ndarray:
-    """Validate user-supplied labels and turn them into class ids (int64) or targets (float64)."""
+def _position(index: int) -> str:
+    return f"at position {index}"
+
+
+def encode_labels(
+    raw: Any,
+    task: str,
+    class_labels: Sequence[str] | None,
+    count: int,
+    where: Callable[[int], str] = _position,
+) -> np.ndarray:
+    """Validate user-supplied labels and turn them into class ids (int64) or targets (float64).
+
+    ``where(i)`` locates the i-th label in messages ("at position 3", "on line 12").
+    """
     if not isinstance(raw, (list, np.ndarray)):
         raise InvalidInput("'labels' must be a list with one label per instance.")
     if len(raw) != count:
         raise InvalidInput(f"Got {len(raw)} labels for {count} instances; they must match one to one.")
     if task == "regression":
-        return _numeric_targets(raw)
+        return np.array([_target(label, where(i)) for i, label in enumerate(raw)], dtype=np.float64)
     n_classes = 2 if task == "binary" else len(class_labels or ())
     names = {name: i for i, name in enumerate(class_labels or ())}
     ids = np.empty(len(raw), dtype=np.int64)
     for i, label in enumerate(raw):
-        ids[i] = _class_id(label, names, n_classes, i)
+        ids[i] = _class_id(label, names, n_classes, where(i))
     return ids
 
 
-def _class_id(label: Any, names: dict[str, int], n_classes: int, index: int) -> int:
+def _class_id(label: Any, names: dict[str, int], n_classes: int, where: str) -> int:
     integral = isinstance(label, (float, np.floating)) and float(label).is_integer()
     if isinstance(label, (bool, np.bool_, int, np.integer)) or integral:
         value = int(label)
@@ -99,29 +137,26 @@ def _class_id(label: Any, names: dict[str, int], n_classes: int, index: int) -> 
         return names[label]
     else:
         raise InvalidInput(
-            f"Label {label!r} at position {index} is not a class id in 0..{n_classes - 1}"
+            f"Label {label!r} {where} is not a class id in 0..{n_classes - 1}"
             + (f" or one of the class labels {sorted(names)}." if names else ".")
         )
     if not 0 <= value < n_classes:
-        raise InvalidInput(f"Label {value} at position {index} is outside the classes 0..{n_classes - 1}.")
+        raise InvalidInput(f"Label {value} {where} is outside the classes 0..{n_classes - 1}.")
     return value
 
 
-def _numeric_targets(raw: Any) -> np.ndarray:
-    if any(isinstance(v, (str, bool)) or v is None for v in raw):
-        raise InvalidInput("Regression labels must be numbers.")
-    try:
-        targets = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput("Regression labels must be numbers, one per instance.") from exc
-    if targets.ndim != 1:
-        targets = targets.reshape(len(raw), -1)
-        if targets.shape[1] != 1:
-            raise InvalidInput("Regression labels must be one number per instance.")
-        targets = targets[:, 0]
-    if not np.all(np.isfinite(targets)):
-        raise InvalidInput("Regression labels must be finite numbers (no NaN or Infinity).")
-    return targets
+def _target(label: Any, where: str) -> float:
+    """A regression label as a finite float; ``[x]`` (a one-element row) counts as ``x``."""
+    value = label[0] if isinstance(label, (list, np.ndarray)) and len(label) == 1 else label
+    number = (
+        float(value)
+        if isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, (bool, np.bool_))
+        else None
+    )
+    if number is None or not math.isfinite(number):
+        raise InvalidInput(f"Regression label {label!r} {where} is not a finite number.")
+    return number
 
 
 def compute(
@@ -142,6 +177,7 @@ def compute(
     chosen = select_metrics(task, list(metrics) if metrics is not None else None)
     if len(y_true) == 0:
         raise InvalidInput("Cannot evaluate on zero instances.")
+    _check_finite(scores)
     if task == "regression":
         return _regression(np.asarray(y_true, np.float64), np.asarray(scores, np.float64).reshape(-1), chosen)
     if task == "binary":
@@ -150,6 +186,14 @@ def compute(
     return _classification(
         np.asarray(y_true, np.int64), np.asarray(scores, np.float64), chosen, top_k, class_labels
     )
+
+
+def _check_finite(scores: np.ndarray) -> None:
+    bad = int(np.count_nonzero(~np.isfinite(np.asarray(scores, np.float64))))
+    if bad:
+        raise UnprocessableRequest(
+            f"The model returned {bad} non-finite score(s) (NaN or Infinity); its metrics are undefined."
+        )
 
 
 def _classification(
@@ -171,17 +215,17 @@ def _classification(
             out[name] = float(skm.accuracy_score(y, predicted))
         elif name == "top_k_accuracy":
             k = min(top_k or DEFAULT_TOP_K, n_classes)
-            out[name] = float(skm.top_k_accuracy_score(y, proba, k=k, labels=classes))
+            out[name] = _top_k_accuracy(y, proba, predicted, k)
             out["top_k"] = k
         elif name in ("roc_auc", "roc_auc_ovr_macro"):
             out[name] = auc("macro")
         elif name == "roc_auc_ovr_weighted":
             out[name] = auc("weighted")
         elif name == "roc_auc_micro":
+            # one-hot by hand: label_binarize gives a single column for two classes
+            onehot = np.eye(n_classes, dtype=np.int64)[y]
             out[name] = _safe_auc(
-                lambda: skm.roc_auc_score(label_binarize(y, classes=classes), proba, average="micro"),
-                name,
-                warnings,
+                onehot, partial(skm.roc_auc_score, onehot, proba, average="micro"), name, warnings
             )
         elif name == "log_loss":
             out[name] = float(skm.log_loss(y, _normalised(proba), labels=classes))
@@ -207,9 +251,21 @@ def _ovr_auc(
             if note not in warnings:
                 warnings.append(note)
             return None
+        if len(classes) == 2:
+            # sklearn treats two classes as binary; one-vs-rest macro and weighted both reduce to this
+            return float(skm.roc_auc_score(y, proba[:, 1]))
         return float(skm.roc_auc_score(y, proba, multi_class="ovr", average=average, labels=classes))
 
     return auc
+
+
+def _top_k_accuracy(y: np.ndarray, proba: np.ndarray, predicted: np.ndarray, k: int) -> float:
+    if k >= proba.shape[1]:
+        return 1.0  # every class is among the top k
+    if proba.shape[1] == 2:
+        # sklearn refuses a 2-column score for binary targets; with k=1 top-k accuracy is accuracy
+        return float(skm.accuracy_score(y, predicted))
+    return float(skm.top_k_accuracy_score(y, proba, k=k, labels=list(range(proba.shape[1]))))
 
 
 def _binary(
@@ -230,7 +286,7 @@ def _binary(
             fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[name]
             out[name] = float(fn(y, predicted, labels=[0, 1], zero_division=0))
         elif name == "roc_auc":
-            out[name] = _safe_auc(lambda: skm.roc_auc_score(y, p), name, warnings)
+            out[name] = _safe_auc(y, lambda: skm.roc_auc_score(y, p), name, warnings)
         elif name == "log_loss":
             out[name] = float(skm.log_loss(y, p, labels=[0, 1]))
         elif name == "per_class":
@@ -263,12 +319,13 @@ def _regression(y: np.ndarray, pred: np.ndarray, chosen: tuple[str, ...]) -> dic
     return out
 
 
-def _safe_auc(fn: Any, name: str, warnings: list[str]) -> float | None:
-    try:
-        return float(fn())
-    except ValueError as exc:  # only one class present
-        warnings.append(f"{name} is undefined on this data: {exc}")
+def _safe_auc(truth: np.ndarray, fn: Any, name: str, warnings: list[str]) -> float | None:
+    """``fn()``'s AUC, or None with a warning when ``truth`` (0/1) holds one value only."""
+    # Checked here because scikit-learn raised on this before 1.6 and returns nan after.
+    if truth.min() == truth.max():
+        warnings.append(f"{name} is undefined on this data: the labels hold only one class.")
         return None
+    return float(fn())
 
 
 def _normalised(proba: np.ndarray) -> np.ndarray:

@@ -48,17 +48,27 @@ class PredictRequest:
     columnar: bool
     signature_name: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # the allowed extra fields given, as plain JSON
 
 
-def decode_predict(body: bytes, specs: Sequence[TensorSpec], limits: Limits) -> PredictRequest:
-    """Decode a ``:predict`` body against the signature's input ``specs``."""
-    return decode_json(body, lambda r: read_predict(r, specs, limits))
+def decode_predict(
+    body: bytes, specs: Sequence[TensorSpec], limits: Limits, extra: Sequence[str] = ()
+) -> PredictRequest:
+    """Decode a ``:predict`` body against the signature's input ``specs``.
+
+    ``extra`` names further top-level fields to allow (``:evaluate``'s ``labels``...); their plain
+    values come back in ``PredictRequest.extra``, so the body is parsed once.
+    """
+    return decode_json(body, lambda r: read_predict(r, specs, limits, extra))
 
 
-def read_predict(r: Reader, specs: Sequence[TensorSpec], limits: Limits) -> PredictRequest:
+def read_predict(
+    r: Reader, specs: Sequence[TensorSpec], limits: Limits, extra: Sequence[str] = ()
+) -> PredictRequest:
     """``decode_predict`` on a given reader (the fast or the slow one)."""
-    fields = body_fields(r, _FIELDS, _HINT)
-    signature, extra = signature_name(r, fields), parameters(r, fields)
+    hint = f"{_HINT} This endpoint also takes {', '.join(map(repr, extra))}." if extra else _HINT
+    fields = body_fields(r, (*_FIELDS, *extra), hint)
+    signature, options = signature_name(r, fields), parameters(r, fields)
     if ("instances" in fields) == ("inputs" in fields):
         which = "both" if "inputs" in fields else "neither"
         raise InvalidInput(
@@ -70,7 +80,8 @@ def read_predict(r: Reader, specs: Sequence[TensorSpec], limits: Limits) -> Pred
     else:
         inputs = _columns(r, fields["inputs"], specs, limits)
     check_inputs(inputs, specs)
-    return PredictRequest(inputs, "inputs" in fields, signature, extra)
+    given = {name: r.plain(fields[name]) for name in extra if name in fields}
+    return PredictRequest(inputs, "inputs" in fields, signature, options, given)
 
 
 def _rows(r: Reader, value: Any, specs: Sequence[TensorSpec], limits: Limits) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,19 +44,30 @@ class InferRequest:
     parameters: dict[str, Any]
     outputs: list[RequestedOutput] | None  # None: every output, with default settings
     binary_output: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # the allowed extra fields given, as plain JSON
 
 
 def decode_infer(
-    body: bytes, header_length: int | None, specs: Sequence[TensorSpec], limits: Limits
+    body: bytes,
+    header_length: int | None,
+    specs: Sequence[TensorSpec],
+    limits: Limits,
+    extra: Sequence[str] = (),
 ) -> InferRequest:
-    """Decode ``POST .../infer``; ``header_length`` is the Inference-Header-Content-Length header."""
+    """Decode ``POST .../infer``; ``header_length`` is the Inference-Header-Content-Length header.
+
+    ``extra`` names further top-level fields to allow (``/evaluate``'s ``labels``...); their plain
+    values come back in ``InferRequest.extra``, so the body is parsed once.
+    """
     header, binary = split_body(body, header_length)
-    return decode_json(header, lambda r: read_infer(r, binary, specs, limits))
+    return decode_json(header, lambda r: read_infer(r, binary, specs, limits, extra))
 
 
-def read_infer(r: Reader, binary: bytes | None, specs: Sequence[TensorSpec], limits: Limits) -> InferRequest:
+def read_infer(
+    r: Reader, binary: bytes | None, specs: Sequence[TensorSpec], limits: Limits, extra: Sequence[str] = ()
+) -> InferRequest:
     """``decode_infer`` on a given reader (the fast or the slow one) and binary section."""
-    fields = _object(r, r.root, "The request body", _FIELDS)
+    fields = _object(r, r.root, "The request body", (*_FIELDS, *extra))
     request_id = r.plain(fields.get("id"))
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput(f"The request 'id' must be a string; got {describe(request_id)}.")
@@ -65,7 +76,8 @@ def read_infer(r: Reader, binary: bytes | None, specs: Sequence[TensorSpec], lim
     binary_output = _flag(parameters, "binary_data_output", "The request's 'parameters'")
     inputs = _inputs(r, fields.get("inputs"), BinarySection(binary), specs, limits)
     outputs = _outputs(r, fields.get("outputs"))
-    return InferRequest(request_id, inputs, parameters, outputs, bool(binary_output))
+    given = {name: r.plain(fields[name]) for name in extra if name in fields}
+    return InferRequest(request_id, inputs, parameters, outputs, bool(binary_output), given)
 
 
 def _object(r: Reader, value: Any, what: str, allowed: Sequence[str]) -> dict[str, Any]:
