@@ -47,7 +47,11 @@ class Server:
     def start(self, timeout: float = 60.0) -> Server:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "service"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self.wait_ready(timeout)
         return self

@@ -35,7 +35,8 @@ def test_policies_choose_versions(raw: Any, on_disk: list[int], chosen: list[int
 
 
 @pytest.mark.parametrize(
-    "raw", ["newest", {"latest": 0}, {"latest": "2"}, {"specific": []}, {"specific": [1, "x"]}, {"a": 1, "b": 2}, 3]
+    "raw",
+    ["newest", {"latest": 0}, {"latest": "2"}, {"specific": []}, {"specific": [1, "x"]}, {"a": 1, "b": 2}, 3],
 )
 def test_bad_policies_are_rejected(raw: Any) -> None:
     with pytest.raises(ModelConfigError, match="version_policy"):

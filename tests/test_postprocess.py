@@ -45,7 +45,9 @@ def test_top_k_ties_keep_argmax_order() -> None:
 
 @pytest.mark.parametrize(("threshold", "expected"), [(0.5, [0, 1, 1]), (0.7, [0, 0, 1]), (0.0, [1, 1, 1])])
 def test_binary_threshold(threshold: float, expected: list[int]) -> None:
-    out = derive({"probability": np.array([0.2, 0.5, 0.9], np.float32)}, BINARY, OutputOptions(threshold=threshold))
+    out = derive(
+        {"probability": np.array([0.2, 0.5, 0.9], np.float32)}, BINARY, OutputOptions(threshold=threshold)
+    )
     assert out["class_id"].tolist() == expected
     assert out["label"].tolist() == [["no", "yes"][i] for i in expected]
 

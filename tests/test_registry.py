@@ -94,12 +94,16 @@ def test_unknown_references(
         pass
 
 
-def test_label_for_unserved_version_is_dropped(tiny_repo: Path, registry_for: Callable[..., Registry]) -> None:
+def test_label_for_unserved_version_is_dropped(
+    tiny_repo: Path, registry_for: Callable[..., Registry]
+) -> None:
     registry = registry_for(tiny_repo, "models:\n  regressor:\n    labels: {stable: 1}\n")
     assert registry.labels("regressor") == {}  # latest policy: version 1 is not loaded
 
 
-def test_new_version_is_loaded_then_old_unloaded(tiny_repo: Path, registry_for: Callable[..., Registry]) -> None:
+def test_new_version_is_loaded_then_old_unloaded(
+    tiny_repo: Path, registry_for: Callable[..., Registry]
+) -> None:
     registry = registry_for(tiny_repo)
     export(Repository(tiny_repo), "regressor", "regressor", offset=10.0)
     registry.sync()
@@ -110,7 +114,9 @@ def test_new_version_is_loaded_then_old_unloaded(tiny_repo: Path, registry_for: 
     assert states(registry) == {3: "AVAILABLE", 2: "END"}
 
 
-def test_unloading_waits_for_in_flight_requests(tiny_repo: Path, registry_for: Callable[..., Registry]) -> None:
+def test_unloading_waits_for_in_flight_requests(
+    tiny_repo: Path, registry_for: Callable[..., Registry]
+) -> None:
     registry = registry_for(tiny_repo)
     with registry.acquire("regressor") as old:
         export(Repository(tiny_repo), "regressor", "regressor", offset=10.0)
@@ -125,7 +131,9 @@ def test_unloading_waits_for_in_flight_requests(tiny_repo: Path, registry_for: C
     assert old.state == "END"
 
 
-def test_corrupt_version_never_replaces_a_working_one(tiny_repo: Path, registry_for: Callable[..., Registry]) -> None:
+def test_corrupt_version_never_replaces_a_working_one(
+    tiny_repo: Path, registry_for: Callable[..., Registry]
+) -> None:
     registry = registry_for(tiny_repo)
     bad = corrupt_version(Repository(tiny_repo), "regressor")
     registry.sync()
@@ -148,7 +156,9 @@ def test_fixed_version_is_retried(tiny_repo: Path, registry_for: Callable[..., R
     # replace the broken folder with a good export of the same number
     good = export(Repository(tiny_repo.parent / "scratch"), "regressor", "regressor", offset=7.0)
     shutil.rmtree(repo.version_dir("regressor", bad))
-    shutil.copytree(tiny_repo.parent / "scratch" / "regressor" / str(good), repo.version_dir("regressor", bad))
+    shutil.copytree(
+        tiny_repo.parent / "scratch" / "regressor" / str(good), repo.version_dir("regressor", bad)
+    )
     card = repo.card_path("regressor", bad)
     card.write_text(card.read_text().replace('"version": 1', f'"version": {bad}'))
     registry.sync()
@@ -193,14 +203,18 @@ def test_removed_model_is_retired(tiny_repo: Path, registry_for: Callable[..., R
         pass
 
 
-def test_model_with_only_broken_versions_is_not_ready(tiny_repo: Path, registry_for: Callable[..., Registry]) -> None:
+def test_model_with_only_broken_versions_is_not_ready(
+    tiny_repo: Path, registry_for: Callable[..., Registry]
+) -> None:
     corrupt_version(Repository(tiny_repo), "broken")
     registry = registry_for(tiny_repo)
     assert not registry.ready()
     assert registry.not_ready() == ["broken"]
 
 
-def test_invalid_config_keeps_the_last_good_one(tiny_repo: Path, registry_for: Callable[..., Registry]) -> None:
+def test_invalid_config_keeps_the_last_good_one(
+    tiny_repo: Path, registry_for: Callable[..., Registry]
+) -> None:
     registry = registry_for(tiny_repo, "models:\n  regressor:\n    version_policy: all\n")
     (tiny_repo / "serving.yaml").write_text("models:\n  regressor:\n    version_policy: newest\n")
     registry.sync()

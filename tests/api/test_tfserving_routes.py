@@ -63,8 +63,12 @@ def test_predict_routes_to_versions_and_labels(
 
 
 def test_predict_columnar(post_json: Callable[..., Any]) -> None:
-    assert post_json("/v1/models/regressor:predict", {"inputs": [1.0, 2.0]}).get_json() == {"outputs": [3.5, 4.0]}
-    assert post_json("/v1/models/regressor:predict", {"inputs": {"x": [4.0]}}).get_json() == {"outputs": [5.0]}
+    assert post_json("/v1/models/regressor:predict", {"inputs": [1.0, 2.0]}).get_json() == {
+        "outputs": [3.5, 4.0]
+    }
+    assert post_json("/v1/models/regressor:predict", {"inputs": {"x": [4.0]}}).get_json() == {
+        "outputs": [5.0]
+    }
 
 
 def test_classifier_probabilities_labels_and_top_k(post_json: Callable[..., Any]) -> None:

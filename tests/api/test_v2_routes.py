@@ -67,7 +67,10 @@ def test_infer_top_k_and_requested_outputs(post_json: Callable[..., Any]) -> Non
 
 
 def test_infer_unknown_output_is_refused(post_json: Callable[..., Any]) -> None:
-    body = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "z"}]}
+    body = {
+        "inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}],
+        "outputs": [{"name": "z"}],
+    }
     response = post_json("/v2/models/regressor/infer", body)
     assert response.status_code == 400 and "Unknown output 'z'" in response.get_json()["error"]
 

@@ -30,8 +30,12 @@ def images(mnist_dir: Path) -> np.ndarray:
 
 def _batch_sizes(server: Server) -> float:
     text = requests.get(f"{server.url}/metrics", timeout=5).text
-    count = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("serving_batch_size_count"))
-    total = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("serving_batch_size_sum"))
+    count = sum(
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith("serving_batch_size_count")
+    )
+    total = sum(
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith("serving_batch_size_sum")
+    )
     return total / count if count else 0.0
 
 

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.e2e
 
 
 def _served_offset(server: Server, session: requests.Session) -> float:
-    response = session.post(f"{server.url}/v1/models/regressor:predict", json={"instances": [0.0]}, timeout=10)
+    response = session.post(
+        f"{server.url}/v1/models/regressor:predict", json={"instances": [0.0]}, timeout=10
+    )
     response.raise_for_status()
     return float(response.json()["predictions"][0])
 
@@ -66,7 +68,8 @@ def test_new_and_corrupt_versions_while_clients_loop(server: Server, server_repo
     assert failures == []
     assert results[3.0] > 0 and results[42.0] > 0  # v2 (offset 3) before, the new version after
     statuses = {
-        s["version"]: s for s in requests.get(f"{server.url}/v1/models/regressor", timeout=5).json()["model_version_status"]
+        s["version"]: s
+        for s in requests.get(f"{server.url}/v1/models/regressor", timeout=5).json()["model_version_status"]
     }
     assert statuses[str(new)]["state"] == "AVAILABLE"
     assert statuses[str(bad)]["state"] == "END"

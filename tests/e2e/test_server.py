@@ -81,7 +81,9 @@ def test_oversized_body_is_refused_without_reading_it(server: Server) -> None:
     chunked = requests.post(f"{server.url}/v1/models/regressor:predict", data=chunks(), timeout=30)
     assert chunked.status_code == 413 and "exceeds" in chunked.json()["error"]
     # a chunked body under the limit is read whole
-    small = requests.post(f"{server.url}/v1/models/regressor:predict", data=iter([b'{"instances": ', b"[1.0]}"]))
+    small = requests.post(
+        f"{server.url}/v1/models/regressor:predict", data=iter([b'{"instances": ', b"[1.0]}"])
+    )
     assert small.json() == {"predictions": [3.5]}
 
 
