@@ -146,14 +146,18 @@ def read_idx_set(images_path: Path, labels_path: Path) -> LabelledSet:
 
 def read_mnist_npz(path: str | Path) -> dict[str, LabelledSet]:
     """Read Keras' ``mnist.npz`` (x_train, y_train, x_test, y_test) into train and test sets."""
-    path = Path(path)
+    path, keys = Path(path), ("x_train", "y_train", "x_test", "y_test")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except KeyError as exc:
-        raise DataFormatError(f"{path} lacks {exc.args[0]!r}; expected Keras' mnist.npz layout.") from exc
+            missing = [k for k in keys if k not in npz.files]
+            arrays = {k: npz[k] for k in keys if k in npz.files}
     except (OSError, ValueError, zlib.error) as exc:
         raise DataFormatError(f"{path} is not a readable npz file ({exc}).") from exc
+    if missing:
+        # numpy's KeyError reads "x_test is not a file in the archive"; name the arrays ourselves.
+        raise DataFormatError(
+            f"{path} lacks {', '.join(map(repr, missing))}; expected Keras' mnist.npz layout."
+        )
     sets = {}
     for split in ("train", "test"):
         images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
