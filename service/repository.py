@@ -176,6 +176,7 @@ class StagedVersion:
             doc.update(name=self.name, version=version)
             ModelCard.from_dict(doc)  # refuse to publish a card the service could not read
             write_json_atomic(self.assets_extra / CARD_FILE, doc)
+            _publishable(self.path)
             _fsync_tree(self.path)
             try:
                 # rename() refuses a non-empty target, so a concurrent export cannot be overwritten.
@@ -190,6 +191,17 @@ class StagedVersion:
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _publishable(root: Path) -> None:
+    """Give the staged tree the umask's modes: mkdtemp/mkstemp make it private (0700/0600), but a
+    server running as another user (a container, a Kubernetes volume) must be able to read it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for dirpath, _, files in os.walk(root):
+        os.chmod(dirpath, 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(dirpath, name), 0o666 & ~umask)
 
 
 def _next_version(model_dir: Path) -> int:
