@@ -15,7 +15,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="port (env PORT, default 8501)")
     parser.add_argument("--model-repository", help="repository root (env MODEL_REPOSITORY, default models)")
     parser.add_argument("--workers", type=int, help="gunicorn worker processes (env WORKERS)")
-    parser.add_argument("--threads", type=int, help="request threads per worker (env THREADS)")
+    parser.add_argument(
+        "--threads", type=int, help="threads per worker for non-inference routes (env THREADS)"
+    )
     args = parser.parse_args(argv)
     env = {
         "HOST": args.host,
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         "gunicorn",
         "-c",
         "python:service.gunicorn_conf",
-        "service.app:create_app()",
+        "service.asgi:create_app()",
     ]
     os.execv(sys.executable, command)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 import time
 from typing import Any, BinaryIO
 
@@ -13,19 +12,17 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import LimitedStream
 
-from service import metrics
+from service import metrics, routes
 from service.errors import (
-    InvalidInput,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     ServiceError,
-    UnsupportedMediaType,
 )
 from service.evaluating import Evaluator
 from service.inference import Inference, ModelRef, Trace
 from service.protocol import v2
 from service.registry import Registry
+from service.routes import BINARY_TYPES, JSON_TYPES, NDJSON_TYPES, TFS_PATH, TFS_VERBS, parse_version
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -33,18 +30,6 @@ bp = Blueprint("api", __name__)
 SERVER_NAME = "model-serving"
 SERVER_VERSION = "0.1.0"
 V2_EXTENSIONS = ["binary_tensor_data", "classification", "model_repository", "evaluation"]
-BINARY_HEADER = "Inference-Header-Content-Length"
-# curl -d sends form-urlencoded and TF Serving ignores the content type, so its users' habits work.
-JSON_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded", "text/plain"})
-BINARY_TYPES = JSON_TYPES | {"application/octet-stream"}
-NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
-
-# TF Serving's URL grammar: /v1/models/{name}[/versions/{v}|/labels/{l}][:verb|/metadata|/evaluations]
-_TFS_PATH = re.compile(
-    r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?::(?P<verb>[A-Za-z]+)|/(?P<resource>metadata|evaluations))?$"
-)
-TFS_VERBS = ("predict", "classify", "regress", "evaluate")
 
 
 def json_response(doc: Any, status: int = 200) -> Response:
@@ -60,10 +45,7 @@ def _registry() -> Registry:
 
 
 def _body(allowed: frozenset[str]) -> bytes:
-    if request.mimetype not in allowed:
-        raise UnsupportedMediaType(
-            f"Content type {request.mimetype!r} is not supported here; send application/json."
-        )
+    routes.check_media_type(request.mimetype, allowed)
     if request.content_length is None and request.environ.get("wsgi.input_terminated"):
         return _read_streamed(request.environ["wsgi.input"], current_app.config["MAX_CONTENT_LENGTH"])
     # With a Content-Length, werkzeug answers 413 from MAX_CONTENT_LENGTH before reading anything.
@@ -77,31 +59,29 @@ def _read_streamed(stream: Any, limit: int) -> bytes:
         parts.append(chunk)
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+            raise routes.too_large(limit)
     return b"".join(parts)
-
-
-def _version(raw: str | None, name: str) -> int | None:
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise NotFound(f"Model {name!r} has no version {raw!r}; versions are positive integers.")
-    return int(raw)
 
 
 def _track(protocol: str, endpoint: str) -> Trace:
     g.trace, g.protocol, g.endpoint = Trace(), protocol, endpoint
+    metrics.IN_FLIGHT.labels(protocol).inc()  # undone in _untrack, which Flask always calls
     return g.trace
+
+
+def _untrack(exc: BaseException | None) -> None:
+    if g.get("trace") is not None:
+        metrics.IN_FLIGHT.labels(g.protocol).dec()
 
 
 # ---- TF Serving REST v1 ------------------------------------------------------------------------
 @bp.route("/v1/models/<path:rest>", methods=["GET", "POST"])
 def tfs_dispatch(rest: str) -> Response:
-    match = _TFS_PATH.match(rest)
+    match = TFS_PATH.match(rest)
     if match is None:
         raise NotFound(f"No TF Serving route matches /v1/models/{rest}.")
     name, verb, resource = match["name"], match["verb"], match["resource"]
-    ref = ModelRef(name, _version(match["version"], name), match["label"])
+    ref = ModelRef(name, parse_version(match["version"], name), match["label"])
     if verb is not None:
         if verb not in TFS_VERBS:
             raise NotFound(f"Unknown method ':{verb}'; use :predict, :classify, :regress or :evaluate.")
@@ -110,9 +90,8 @@ def tfs_dispatch(rest: str) -> Response:
         trace = _track("tfserving", verb)
         if verb == "evaluate":
             return _evaluate(ref, "tfserving", trace)
-        body = _body(JSON_TYPES)
-        handler = getattr(_inference(), f"tfs_{verb}")
-        return Response(handler(ref, body, trace), 200, mimetype="application/json")
+        payload, headers = _inference().answer(f"tfs_{verb}", ref, _body(JSON_TYPES), None, trace)
+        return Response(payload, 200, headers=headers)
     if request.method != "GET":
         raise MethodNotAllowed(f"{request.path} takes GET, not {request.method}.")
     if resource == "metadata":
@@ -161,14 +140,14 @@ def v2_repository_index() -> Response:
 @bp.get("/v2/models/<name>")
 @bp.get("/v2/models/<name>/versions/<version>")
 def v2_model_metadata(name: str, version: str | None = None) -> Response:
-    ref = ModelRef(name, _version(version, name))
+    ref = ModelRef(name, parse_version(version, name))
     return json_response(_inference().v2_metadata(ref, _track("v2", "metadata")))
 
 
 @bp.get("/v2/models/<name>/ready")
 @bp.get("/v2/models/<name>/versions/<version>/ready")
 def v2_model_ready(name: str, version: str | None = None) -> Response:
-    ready = _inference().v2_ready(ModelRef(name, _version(version, name)))
+    ready = _inference().v2_ready(ModelRef(name, parse_version(version, name)))
     doc = {"name": name, "ready": ready}
     if version is not None:
         doc["version"] = version
@@ -178,27 +157,21 @@ def v2_model_ready(name: str, version: str | None = None) -> Response:
 @bp.post("/v2/models/<name>/infer")
 @bp.post("/v2/models/<name>/versions/<version>/infer")
 def v2_infer(name: str, version: str | None = None) -> Response:
+    ref = ModelRef(name, parse_version(version, name))
     trace = _track("v2", "infer")
     header_length = _header_length()
-    body = _body(BINARY_TYPES)
-    payload, headers = _inference().v2_infer(
-        ModelRef(name, _version(version, name)), body, header_length, trace
-    )
+    payload, headers = _inference().answer("v2_infer", ref, _body(BINARY_TYPES), header_length, trace)
     return Response(payload, 200, headers=headers)
 
 
 def _header_length() -> int | None:
-    header = request.headers.get(BINARY_HEADER)
-    header_length = int(header) if header is not None and header.isdigit() else None
-    if header is not None and header_length is None:
-        raise InvalidInput(f"{BINARY_HEADER} must be a non-negative integer; got {header!r}.")
-    return header_length
+    return routes.parse_header_length(request.headers.get(routes.BINARY_HEADER))
 
 
 @bp.post("/v2/models/<name>/evaluate")
 @bp.post("/v2/models/<name>/versions/<version>/evaluate")
 def v2_evaluate(name: str, version: str | None = None) -> Response:
-    return _evaluate(ModelRef(name, _version(version, name)), "v2", _track("v2", "evaluate"))
+    return _evaluate(ModelRef(name, parse_version(version, name)), "v2", _track("v2", "evaluate"))
 
 
 # ---- evaluation (both dialects) ----------------------------------------------------------------
@@ -280,3 +253,4 @@ def register(app: Flask) -> None:
     app.register_error_handler(Exception, handle_unexpected)
     app.before_request(_start_timer)
     app.after_request(_observe)
+    app.teardown_request(_untrack)

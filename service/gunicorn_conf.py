@@ -1,6 +1,8 @@
 """gunicorn settings, evaluated in the master: sizes, bind, and the multiprocess-metrics hooks.
 
 Nothing here imports TensorFlow or the app; workers build the app (and load models) after fork.
+Workers are gunicorn's ``asgi`` workers: one event loop each runs :mod:`service.asgi`, whose
+Flask routes get a pool of ``THREADS`` threads.
 """
 
 from __future__ import annotations
@@ -22,11 +24,17 @@ _metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
-worker_class = "gthread"
-threads = _settings.threads
+worker_class = "asgi"
+asgi_loop = "auto"  # uvloop when installed (it is a dependency), else asyncio
+# The optional C parser (gunicorn_h1c 0.6.10) closed kept-alive connections after a couple of
+# 260 KB request bodies (wrk: a read error on most 64-image requests); the Python parser does not.
+http_parser = "python"
+# gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl) is unused here, and several servers on
+# one machine (tests, benchmarks) would fight over its single path.
+control_socket_disable = True
 timeout = 120  # initial model loading happens in the worker before it serves its first request
 graceful_timeout = 30
-keepalive = 15
+keepalive = 5  # idle seconds; also how long a SIGTERM'd worker waits for idle clients (gunicorn's asgi worker waits for connections, not only requests)
 loglevel = _settings.log_level
 accesslog = os.environ.get("ACCESS_LOG") or None
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -47,7 +55,7 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    app = getattr(worker, "wsgi", None)
-    registry = getattr(app, "extensions", {}).get("registry") if app is not None else None
+    # The app's lifespan shutdown drains too, but gunicorn skips it on a quick exit (SIGINT, SIGQUIT).
+    registry = getattr(getattr(worker, "asgi", None), "registry", None)
     if registry is not None:
         registry.stop()  # drain in-flight batches before the process goes

@@ -6,7 +6,7 @@ record the resolved version and instance count in its metrics, whatever the outc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from service.protocol import tfserving, v2
 from service.protocol.common import Limits
 from service.registry import Registry
 from service.repository import ModelCard
-from service.servable import AVAILABLE, Servable
+from service.servable import AVAILABLE, Arrays, Servable
 
 PLATFORM = "tensorflow_savedmodel"
 
@@ -39,15 +39,19 @@ class Trace:
     instances: int = 0
 
 
+# A model-running request as three steps: decode and validate (up to the yield, which hands over the
+# model inputs), run the model (the driver's job: blocking in a Flask thread, awaited on the event
+# loop), then derive and encode (after the yield). One implementation serves both front ends.
+Steps = Generator[Arrays, Arrays, "Answer"]
+Answer = tuple[bytes, dict[str, str]]  # body, extra headers (Content-Type when not JSON)
+JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
+
+
 class Inference:
     def __init__(self, registry: Registry, limits: Limits, request_timeout: float) -> None:
         self.registry = registry
         self.limits = limits
         self.timeout = request_timeout
-
-    def _run(self, servable: Servable, inputs: dict[str, np.ndarray], trace: Trace) -> dict[str, np.ndarray]:
-        trace.instances = len(next(iter(inputs.values())))
-        return servable.predict(inputs, timeout=self.timeout)
 
     @staticmethod
     def _card(servable: Servable) -> ModelCard:
@@ -67,41 +71,66 @@ class Inference:
             trace.model, trace.version = ref.name, str(servable.version)
             return work(servable, self._card(servable))
 
+    # ---- running a model: one set of steps, two drivers ---------------------------------------
+    def answer(
+        self, kind: str, ref: ModelRef, body: bytes, header_length: int | None, trace: Trace
+    ) -> Answer:
+        """Run a model-running request (``kind``: a key of HANDLERS) on the calling thread."""
+
+        def work(servable: Servable, card: ModelCard) -> Answer:
+            steps = HANDLERS[kind](self, card, body, header_length)
+            inputs = self._inputs(steps, trace)
+            return _finish(steps, servable.predict(inputs, timeout=self.timeout))
+
+        return self._acquired(ref, trace, work)
+
+    async def answer_async(
+        self, kind: str, ref: ModelRef, body: bytes, header_length: int | None, trace: Trace
+    ) -> Answer:
+        """:meth:`answer` for the event loop: decoding and encoding run here, the model call is awaited."""
+        with self.registry.acquire(ref.name, ref.version, ref.label) as servable:
+            trace.model, trace.version = ref.name, str(servable.version)
+            steps = HANDLERS[kind](self, self._card(servable), body, header_length)
+            inputs = self._inputs(steps, trace)
+            return _finish(steps, await servable.predict_async(inputs, timeout=self.timeout))
+
+    @staticmethod
+    def _inputs(steps: Steps, trace: Trace) -> Arrays:
+        inputs = next(steps)
+        trace.instances = len(next(iter(inputs.values())))
+        return inputs
+
     # ---- TF Serving REST --------------------------------------------------------------------
-    def tfs_predict(self, ref: ModelRef, body: bytes, trace: Trace) -> bytes:
-        def work(servable: Servable, card: ModelCard) -> bytes:
-            request = tfserving.decode_predict(body, card.inputs, self.limits)
-            self._check_signature(card, request.signature_name)
-            options = postprocess.parse_options(request.parameters, card)
-            outputs = self._run(servable, request.inputs, trace)
-            return tfserving.encode_predict(postprocess.derive(outputs, card, options), request.columnar)
+    def _tfs_predict(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
+        request = tfserving.decode_predict(body, card.inputs, self.limits)
+        self._check_signature(card, request.signature_name)
+        options = postprocess.parse_options(request.parameters, card)
+        outputs = yield request.inputs
+        return tfserving.encode_predict(
+            postprocess.derive(outputs, card, options), request.columnar
+        ), JSON_HEADERS
 
-        return self._acquired(ref, trace, work)
+    def _tfs_classify(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
+        if card.task not in ("classification", "binary"):
+            raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :regress or :predict.")
+        inputs, signature_name, _ = tfserving.decode_examples(body, card.inputs, self.limits)
+        self._check_signature(card, signature_name)
+        outputs = yield inputs
+        if card.task == "binary":
+            p = outputs[postprocess.PROBABILITY].reshape(-1, 1)
+            scores = np.hstack([1.0 - p, p])
+            return tfserving.encode_classify(scores, card.class_labels or ("0", "1")), JSON_HEADERS
+        return tfserving.encode_classify(
+            outputs[postprocess.PROBABILITIES], card.class_labels or ()
+        ), JSON_HEADERS
 
-    def tfs_classify(self, ref: ModelRef, body: bytes, trace: Trace) -> bytes:
-        def work(servable: Servable, card: ModelCard) -> bytes:
-            if card.task not in ("classification", "binary"):
-                raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :regress or :predict.")
-            inputs, signature_name, _ = tfserving.decode_examples(body, card.inputs, self.limits)
-            self._check_signature(card, signature_name)
-            outputs = self._run(servable, inputs, trace)
-            if card.task == "binary":
-                p = outputs[postprocess.PROBABILITY].reshape(-1, 1)
-                return tfserving.encode_classify(np.hstack([1.0 - p, p]), card.class_labels or ("0", "1"))
-            return tfserving.encode_classify(outputs[postprocess.PROBABILITIES], card.class_labels or ())
-
-        return self._acquired(ref, trace, work)
-
-    def tfs_regress(self, ref: ModelRef, body: bytes, trace: Trace) -> bytes:
-        def work(servable: Servable, card: ModelCard) -> bytes:
-            if card.task != "regression" or len(card.outputs) != 1:
-                raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :classify or :predict.")
-            inputs, signature_name, _ = tfserving.decode_examples(body, card.inputs, self.limits)
-            self._check_signature(card, signature_name)
-            outputs = self._run(servable, inputs, trace)
-            return tfserving.encode_regress(outputs[card.outputs[0].name].reshape(-1))
-
-        return self._acquired(ref, trace, work)
+    def _tfs_regress(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
+        if card.task != "regression" or len(card.outputs) != 1:
+            raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :classify or :predict.")
+        inputs, signature_name, _ = tfserving.decode_examples(body, card.inputs, self.limits)
+        self._check_signature(card, signature_name)
+        outputs = yield inputs
+        return tfserving.encode_regress(outputs[card.outputs[0].name].reshape(-1)), JSON_HEADERS
 
     def tfs_status(self, ref: ModelRef) -> dict[str, Any]:
         return tfserving.model_status(self.registry.status(ref.name, ref.version, ref.label))
@@ -115,20 +144,14 @@ class Inference:
         return self._acquired(ref, trace, work)
 
     # ---- Open Inference Protocol (V2) -------------------------------------------------------
-    def v2_infer(
-        self, ref: ModelRef, body: bytes, header_length: int | None, trace: Trace
-    ) -> tuple[bytes, dict[str, str]]:
-        def work(servable: Servable, card: ModelCard) -> tuple[bytes, dict[str, str]]:
-            request = v2.decode_infer(body, header_length, card.inputs, self.limits)
-            options = postprocess.parse_options(request.parameters, card)
-            v2.check_requested_outputs(request, postprocess.output_names(card, options))
-            outputs = postprocess.derive(self._run(servable, request.inputs, trace), card, options)
-            source = postprocess.PROBABILITIES if card.task == "classification" else None
-            return v2.encode_infer(
-                card.name, str(servable.version), outputs, request, card.class_labels, source
-            )
-
-        return self._acquired(ref, trace, work)
+    def _v2_infer(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
+        request = v2.decode_infer(body, header_length, card.inputs, self.limits)
+        options = postprocess.parse_options(request.parameters, card)
+        v2.check_requested_outputs(request, postprocess.output_names(card, options))
+        outputs = postprocess.derive((yield request.inputs), card, options)
+        source = postprocess.PROBABILITIES if card.task == "classification" else None
+        version = str(card.version)
+        return v2.encode_infer(card.name, version, outputs, request, card.class_labels, source)
 
     def v2_metadata(self, ref: ModelRef, trace: Trace) -> dict[str, Any]:
         def work(servable: Servable, card: ModelCard) -> dict[str, Any]:
@@ -161,3 +184,19 @@ class Inference:
                 }
                 index.append({**entry, "reason": status.error or ""})
         return index
+
+
+def _finish(steps: Steps, outputs: Arrays) -> Answer:
+    try:
+        steps.send(outputs)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("An inference handler asked for the model twice.")
+
+
+HANDLERS: dict[str, Callable[[Inference, ModelCard, bytes, int | None], Steps]] = {
+    "tfs_predict": Inference._tfs_predict,
+    "tfs_classify": Inference._tfs_classify,
+    "tfs_regress": Inference._tfs_regress,
+    "v2_infer": Inference._v2_infer,
+}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,6 +28,8 @@ class Model(Protocol):
 class Executor(Protocol):
     def submit(self, inputs: Arrays, timeout: float | None = None) -> Arrays: ...
 
+    def submit_async(self, inputs: Arrays, timeout: float | None = None) -> Awaitable[Arrays]: ...
+
     def close(self, timeout: float | None = None) -> None: ...
 
 
@@ -41,6 +44,10 @@ class DirectExecutor:
         if self._closed:
             raise Unavailable("The model version is shutting down.")
         return self._run(inputs)
+
+    async def submit_async(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
+        # Off the event loop: a model call would otherwise stall every other connection.
+        return await asyncio.get_running_loop().run_in_executor(None, self.submit, inputs, timeout)
 
     def close(self, timeout: float | None = None) -> None:
         self._closed = True
@@ -84,10 +91,17 @@ class Servable:
     def inflight(self) -> int:
         return self._inflight
 
-    def predict(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
+    def _ready_executor(self) -> Executor:
         if self.executor is None or self.state not in (AVAILABLE, UNLOADING):
             raise Unavailable(f"Model {self.name!r} version {self.version} is not available ({self.state}).")
-        return self.executor.submit(inputs, timeout=timeout)
+        return self.executor
+
+    def predict(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
+        return self._ready_executor().submit(inputs, timeout=timeout)
+
+    def predict_async(self, inputs: Arrays, timeout: float | None = None) -> Awaitable[Arrays]:
+        """:meth:`predict` for the event loop: awaitable, never blocks the calling thread."""
+        return self._ready_executor().submit_async(inputs, timeout=timeout)
 
     def unload(self, timeout: float) -> None:
         """Wait for in-flight requests (bounded), then release the executor and the model."""

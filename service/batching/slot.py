@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from service.batching.arrays import Arrays
 
@@ -12,7 +13,7 @@ class Slot:
 
     # A pre-acquired bare lock is the cheapest one-shot signal in CPython: an Event is a
     # Condition plus a lock and allocates yet another lock per wait.
-    __slots__ = ("_signal", "arrived", "done", "error", "inputs", "outputs", "queued", "rows")
+    __slots__ = ("_signal", "arrived", "done", "error", "inputs", "on_resolved", "outputs", "queued", "rows")
 
     def __init__(self, inputs: Arrays, rows: int, arrived: float) -> None:
         self.inputs, self.rows, self.arrived = inputs, rows, arrived
@@ -20,6 +21,8 @@ class Slot:
         self.error: BaseException | None = None
         self.queued = False  # in the batcher's queue; only changed under the batcher's lock
         self.done = False
+        # Called once resolved, on the resolving thread: how an event-loop submitter gets woken.
+        self.on_resolved: Callable[[], None] | None = None
         self._signal = threading.Lock()
         self._signal.acquire()
 
@@ -28,6 +31,8 @@ class Slot:
         if not self.done:
             self.outputs, self.error, self.done = outputs or {}, error, True
             self._signal.release()
+            if self.on_resolved is not None:
+                self.on_resolved()
 
     def wait(self, timeout: float | None) -> bool:
         """True once resolved; False if ``timeout`` seconds passed first (``None``: wait forever)."""

@@ -7,14 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
+from werkzeug.test import Client
 
 from service.app import build_registry, create_app
 from service.config import load_settings
+from tests.frontends import FRONT_ENDS, client_for
 
 
-@pytest.fixture(scope="module")
-def client(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+@pytest.fixture(scope="module", params=FRONT_ENDS)
+def client(
+    request: pytest.FixtureRequest, tiny_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Client]:
     import shutil
 
     root = tmp_path_factory.mktemp("api") / "models"
@@ -26,12 +29,12 @@ def client(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     registry = build_registry(settings)
     registry.sync()
     app = create_app(settings, registry)
-    yield app.test_client()
+    yield client_for(request.param, app, settings)
     registry.stop()
 
 
 @pytest.fixture
-def post_json(client: FlaskClient) -> Callable[..., Any]:
+def post_json(client: Client) -> Callable[..., Any]:
     def post(url: str, doc: Any, **kwargs: Any) -> Any:
         return client.post(url, json=doc, **kwargs)
 

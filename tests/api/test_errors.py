@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
+from werkzeug.test import Client
 
 IMAGE = [[0.0] * 28] * 28
 
@@ -58,7 +58,7 @@ CASES: list[tuple[str, str, Any, dict[str, str], int, str]] = [
 
 @pytest.mark.parametrize(("method", "url", "body", "headers", "status", "fragment"), CASES)
 def test_bad_requests(
-    client: FlaskClient, method: str, url: str, body: Any, headers: dict[str, str], status: int, fragment: str
+    client: Client, method: str, url: str, body: Any, headers: dict[str, str], status: int, fragment: str
 ) -> None:
     kwargs: dict[str, Any] = {"headers": headers}
     if isinstance(body, bytes):

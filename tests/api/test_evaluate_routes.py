@@ -12,12 +12,13 @@ import numpy as np
 import orjson
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sklearn import metrics as skm
+from werkzeug.test import Client
 
 from service.app import build_registry, create_app
-from service.config import load_settings
+from service.config import Settings, load_settings
 from service.registry import Registry
+from tests.frontends import FRONT_ENDS, client_for
 
 RNG = np.random.default_rng(21)
 IMAGES = RNG.random((60, 28, 28)).astype(np.float32)
@@ -28,19 +29,24 @@ XS = np.linspace(-3, 3, 40).astype(np.float32)
 TARGETS = 0.5 * XS + 3 + RNG.normal(0, 0.2, 40)
 
 
-def build(root: Path) -> tuple[Flask, Registry]:
+def build(root: Path) -> tuple[Flask, Registry, Settings]:
     settings = load_settings(
         {}, model_repository=root / "models", data_dir=root / "var", max_body_bytes=1_500_000,
         max_instances=100, max_line_bytes=20_000, max_evaluation_rows=300,
     )  # fmt: skip
     registry = build_registry(settings)
     registry.sync()
-    return create_app(settings, registry), registry
+    return create_app(settings, registry), registry, settings
+
+
+@pytest.fixture(scope="module", params=FRONT_ENDS)
+def front_end(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def root(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("evaluate")
+def root(front_end: str, tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp(f"evaluate-{front_end}")  # its own evaluation history
     shutil.copytree(tiny_template, root / "models")
     (root / "models" / "serving.yaml").write_text(
         "models:\n  regressor:\n    version_policy: all\n    labels: {stable: 1, canary: 2}\n"
@@ -49,13 +55,13 @@ def root(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(root: Path) -> Iterator[FlaskClient]:
-    app, registry = build(root)
-    yield app.test_client()
+def client(front_end: str, root: Path) -> Iterator[Client]:
+    app, registry, settings = build(root)
+    yield client_for(front_end, app, settings)
     registry.stop()
 
 
-def evaluate(client: FlaskClient, url: str, doc: dict[str, Any], status: int = 200) -> dict[str, Any]:
+def evaluate(client: Client, url: str, doc: dict[str, Any], status: int = 200) -> dict[str, Any]:
     body = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
     response = client.post(url, data=body, content_type="application/json")
     assert response.status_code == status, response.get_json()
@@ -73,7 +79,7 @@ def near(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-9
 
 
-def test_classifier_figures_equal_sklearn_and_predict(client: FlaskClient) -> None:
+def test_classifier_figures_equal_sklearn_and_predict(client: Client) -> None:
     predicted = evaluate(client, "/v1/models/digits:predict", {"instances": IMAGES, "top_k": 3})[
         "predictions"
     ]
@@ -118,7 +124,7 @@ def test_classifier_figures_equal_sklearn_and_predict(client: FlaskClient) -> No
     assert figures["roc_curve"]["4"]["fpr"] == fpr.tolist()
 
 
-def test_binary_figures_at_the_threshold_equal_predict(client: FlaskClient) -> None:
+def test_binary_figures_at_the_threshold_equal_predict(client: Client) -> None:
     predicted = evaluate(client, "/v1/models/binary:predict", {"instances": FEATURES, "threshold": 0.6})[
         "predictions"
     ]
@@ -136,7 +142,7 @@ def test_binary_figures_at_the_threshold_equal_predict(client: FlaskClient) -> N
     assert list(figures["per_class"]) == ["negative", "positive"]
 
 
-def test_regressor_figures_and_label_routing(client: FlaskClient) -> None:
+def test_regressor_figures_and_label_routing(client: Client) -> None:
     stable = evaluate(client, "/v1/models/regressor/labels/stable:predict", {"instances": XS})["predictions"]
     predictions = np.array(stable, np.float32).astype(np.float64)
     doc = evaluate(client, "/v1/models/regressor/labels/stable:evaluate", {"inputs": XS, "labels": TARGETS})
@@ -148,7 +154,7 @@ def test_regressor_figures_and_label_routing(client: FlaskClient) -> None:
     assert near(figures["max_error"], skm.max_error(TARGETS, predictions))
 
 
-def test_every_form_gives_the_same_figures(client: FlaskClient) -> None:
+def test_every_form_gives_the_same_figures(client: Client) -> None:
     reference = evaluate(client, "/v1/models/digits:evaluate", {"instances": IMAGES, "labels": DIGITS})[
         "metrics"
     ]
@@ -190,7 +196,7 @@ def test_every_form_gives_the_same_figures(client: FlaskClient) -> None:
         assert response.get_json()["metrics"] == reference, url
 
 
-def test_streamed_rows_run_in_chunks_and_take_query_options(client: FlaskClient) -> None:
+def test_streamed_rows_run_in_chunks_and_take_query_options(client: Client) -> None:
     xs = np.tile(XS, 6)[:230]  # more rows than max_instances (100): three chunks
     targets = 0.5 * xs.astype(np.float64) + 3.1
     predictions = np.concatenate(
@@ -243,9 +249,7 @@ CASES: list[tuple[str, Any, str, int, str]] = [
 
 
 @pytest.mark.parametrize(("url", "body", "query", "status", "fragment"), CASES)
-def test_bad_evaluations(
-    client: FlaskClient, url: str, body: Any, query: str, status: int, fragment: str
-) -> None:
+def test_bad_evaluations(client: Client, url: str, body: Any, query: str, status: int, fragment: str) -> None:
     if isinstance(body, bytes):
         response = client.post(url + query, data=body, content_type="application/x-ndjson")
     else:
@@ -254,7 +258,7 @@ def test_bad_evaluations(
     assert fragment in response.get_json()["error"]
 
 
-def test_evaluations_become_gauges(client: FlaskClient) -> None:
+def test_evaluations_become_gauges(client: Client) -> None:
     evaluate(
         client,
         "/v1/models/binary:evaluate",
@@ -269,7 +273,7 @@ def test_evaluations_become_gauges(client: FlaskClient) -> None:
     assert 'endpoint="evaluate"' in text
 
 
-def test_history_filters_and_survives_a_new_app(client: FlaskClient, root: Path) -> None:
+def test_history_filters_and_survives_a_new_app(client: Client, root: Path) -> None:
     for version, dataset in (("1", "hist-a"), ("2", "hist-a"), ("2", "hist-b")):
         evaluate(
             client,
@@ -290,7 +294,7 @@ def test_history_filters_and_survives_a_new_app(client: FlaskClient, root: Path)
     assert len(client.get("/v1/models/regressor/evaluations?limit=1").get_json()["evaluations"]) == 1
     by_label = client.get("/v1/models/regressor/labels/canary/evaluations").get_json()["evaluations"]
     assert {r["version"] for r in by_label} == {"2"}
-    app, registry = build(root)  # a restart: a new app over the same data_dir
+    app, registry, _ = build(root)  # a restart: a new app over the same data_dir
     try:
         again = app.test_client().get("/v1/models/regressor/evaluations").get_json()["evaluations"]
     finally:
@@ -306,6 +310,6 @@ def test_history_filters_and_survives_a_new_app(client: FlaskClient, root: Path)
         ("/v1/models/regressor/evaluations?model=x", 400, "Unknown query parameter"),
     ],
 )
-def test_bad_history_requests(client: FlaskClient, url: str, status: int, fragment: str) -> None:
+def test_bad_history_requests(client: Client, url: str, status: int, fragment: str) -> None:
     response = client.get(url)
     assert response.status_code == status and fragment in response.get_json()["error"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from flask.testing import FlaskClient
+from werkzeug.test import Client
 
 from tests.fixtures.tiny_models import digits_weights
 
@@ -28,7 +28,7 @@ def digits_probabilities(images: np.ndarray) -> np.ndarray:
         ("/v1/models/digits", ["1"]),
     ],
 )
-def test_model_status(client: FlaskClient, url: str, versions: list[str]) -> None:
+def test_model_status(client: Client, url: str, versions: list[str]) -> None:
     response = client.get(url)
     assert response.status_code == 200
     statuses = response.get_json()["model_version_status"]
@@ -36,7 +36,7 @@ def test_model_status(client: FlaskClient, url: str, versions: list[str]) -> Non
     assert all(s["state"] == "AVAILABLE" and s["status"]["error_code"] == "OK" for s in statuses)
 
 
-def test_metadata(client: FlaskClient) -> None:
+def test_metadata(client: Client) -> None:
     doc = client.get("/v1/models/digits/metadata").get_json()
     assert doc["model_spec"] == {"name": "digits", "signature_name": "", "version": "1"}
     signature = doc["metadata"]["signature_def"]["signature_def"]["serving_default"]
@@ -122,7 +122,7 @@ def test_signature_name(post_json: Callable[..., Any]) -> None:
     assert bad.status_code == 400 and "'other' not found" in bad.get_json()["error"]
 
 
-def test_curl_default_content_type_is_accepted(client: FlaskClient) -> None:
+def test_curl_default_content_type_is_accepted(client: Client) -> None:
     """curl -d sends application/x-www-form-urlencoded; TF Serving accepts it, so do we."""
     response = client.post(
         "/v1/models/regressor:predict",

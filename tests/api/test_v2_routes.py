@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from flask.testing import FlaskClient
+from werkzeug.test import Client
 
 
-def test_server_metadata_and_health(client: FlaskClient) -> None:
+def test_server_metadata_and_health(client: Client) -> None:
     meta = client.get("/v2").get_json()
     assert meta["name"] and "binary_tensor_data" in meta["extensions"]
     for url in ("/v2/health/live", "/v2/health/ready", "/healthz", "/readyz"):
@@ -27,11 +27,11 @@ def test_server_metadata_and_health(client: FlaskClient) -> None:
         ("/v2/models/ghost/ready", 404),
     ],
 )
-def test_model_ready(client: FlaskClient, url: str, status: int) -> None:
+def test_model_ready(client: Client, url: str, status: int) -> None:
     assert client.get(url).status_code == status
 
 
-def test_model_metadata_lists_versions_and_derived_outputs(client: FlaskClient) -> None:
+def test_model_metadata_lists_versions_and_derived_outputs(client: Client) -> None:
     doc = client.get("/v2/models/regressor").get_json()
     assert doc["name"] == "regressor" and sorted(doc["versions"]) == ["1", "2"]
     assert doc["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1]}]
@@ -40,7 +40,7 @@ def test_model_metadata_lists_versions_and_derived_outputs(client: FlaskClient) 
     assert digits["versions"] == ["1"]
 
 
-def test_model_index(client: FlaskClient) -> None:
+def test_model_index(client: Client) -> None:
     models = client.get("/v2/models").get_json()["models"]
     assert {(m["name"], m["version"], m["state"]) for m in models} >= {("regressor", "1", "AVAILABLE")}
     index = client.post("/v2/repository/index").get_json()
@@ -76,7 +76,7 @@ def test_infer_unknown_output_is_refused(post_json: Callable[..., Any]) -> None:
 
 
 @pytest.mark.parametrize("binary", [True, False])
-def test_infer_with_tritonclient_encoding(client: FlaskClient, binary: bool) -> None:
+def test_infer_with_tritonclient_encoding(client: Client, binary: bool) -> None:
     images = np.random.default_rng(3).random((4, 28, 28)).astype(np.float32)
     infer_input = triton.InferInput("images", list(images.shape), "FP32")
     infer_input.set_data_from_numpy(images, binary_data=binary)

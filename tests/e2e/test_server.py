@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import socket
+
 import numpy as np
+import orjson
 import pytest
 import requests
 import tritonclient.http as triton
@@ -92,3 +96,57 @@ def test_metrics_endpoint(server: Server) -> None:
     text = requests.get(f"{server.url}/metrics", timeout=5).text
     assert 'serving_requests_total{code="200",endpoint="predict",model="regressor"' in text
     assert requests.get(f"{server.url}/monitoring/prometheus/metrics", timeout=5).status_code == 200
+
+
+def _raw_exchange(sock: socket.socket, head: bytes, body: bytes = b"") -> tuple[bytes, bytes]:
+    """Send a request; read one response (status line + headers, and its Content-Length body)."""
+    sock.sendall(head + body)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    header, rest = data.split(b"\r\n\r\n", 1)
+    if header.startswith(b"HTTP/1.1 100"):
+        return header, rest
+    length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", header)[1])  # type: ignore[index]
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection mid-body"
+        rest += chunk
+    return header, rest
+
+
+def _post_head(path: str, length: int, *extra: bytes) -> bytes:
+    lines = [b"POST " + path.encode() + b" HTTP/1.1", b"Host: test", b"Content-Type: application/json"]
+    lines += [b"Content-Length: %d" % length, *extra]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def test_one_connection_carries_large_bodies_and_errors(server: Server) -> None:
+    # gunicorn's optional C parser dropped kept-alive connections after a few 250 kB bodies
+    image = np.random.default_rng(5).random((64, 28, 28)).round(6).tolist()
+    big = orjson.dumps({"instances": image})
+    bad = b'{"instances": "no"}'
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        for body in (big, bad, big, big, big, bad, big):
+            header, payload = _raw_exchange(sock, _post_head("/v1/models/digits:predict", len(body)), body)
+            status = int(header.split()[1])
+            assert status == (200 if body is big else 400), payload[:200]
+            if body is big:
+                assert len(orjson.loads(payload)["predictions"]) == 64
+
+
+def test_expect_continue_is_answered_after_the_size_check(server: Server) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        head = _post_head("/v1/models/regressor:predict", 3_000_000, b"Expect: 100-continue")
+        header, payload = _raw_exchange(sock, head)  # the body is never sent
+        assert header.startswith(b"HTTP/1.1 413") and b"exceeds" in payload
+    body = b'{"instances": [1.0]}'
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        header, _ = _raw_exchange(
+            sock, _post_head("/v1/models/regressor:predict", len(body), b"Expect: 100-continue")
+        )
+        assert header.startswith(b"HTTP/1.1 100")
+        header, payload = _raw_exchange(sock, b"", body)
+        assert header.startswith(b"HTTP/1.1 200") and orjson.loads(payload) == {"predictions": [3.5]}
