@@ -149,13 +149,15 @@ def check_float_values(
     values: np.ndarray, dtype: str, allow_nonfinite: bool, where: str, shape: tuple[int, ...]
 ) -> np.ndarray:
     """``values`` as ``dtype``, refusing NaN/Infinity unless allowed and anything beyond its range."""
+    with np.errstate(over="ignore"):
+        out = values.astype(dtype)
+    if np.isfinite(out).all():  # the usual case, in one pass: nothing non-finite, nothing overflowed
+        return out
     finite = np.isfinite(values)
     if not allow_nonfinite and not finite.all():
         index = int(np.argmin(finite))
         got = number_text(float(values.flat[index]))
         raise InvalidInput(f"{where} must hold finite numbers; got {got} at {location(index, shape)}.")
-    with np.errstate(over="ignore"):
-        out = values.astype(dtype)
     overflow = finite & ~np.isfinite(out)
     if overflow.any():
         index = int(np.argmax(overflow))
