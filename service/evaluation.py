@@ -13,9 +13,21 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 from service.errors import InvalidInput, UnprocessableRequest
+
+
+class _SklearnMetrics:
+    """``sklearn.metrics``, imported on first use: ~65 MB a serving worker that never evaluates
+    does not need to hold."""
+
+    def __getattr__(self, name: str) -> Any:
+        from sklearn import metrics
+
+        return getattr(metrics, name)
+
+
+skm = _SklearnMetrics()
 
 CLASSIFICATION_METRICS = (
     "accuracy",

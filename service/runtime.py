@@ -7,16 +7,48 @@ process never initialises TensorFlow.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of the logs
 
 import numpy as np
-import tensorflow as tf
 
 from service.errors import ModelLoadError
 from service.repository import TensorSpec
+
+
+def _import_tensorflow() -> ModuleType:
+    """TensorFlow without Keras, when this process has not imported TensorFlow yet.
+
+    TensorFlow's ``__init__`` imports Keras eagerly, inside a ``try/except ImportError`` (to
+    register Keras optimizers for SavedModels that hold them). Serving never touches Keras: it
+    loads SavedModels with ``tf.saved_model.load`` and calls their signatures. Keras 3 in turn
+    imports scikit-learn, SciPy and matplotlib through its wrappers. Hiding it for the duration of
+    the import saves each worker ~100 MB of RSS and ~1 s of start-up (measured on all six models).
+    """
+    if "tensorflow" in sys.modules:  # the trainer, or tests, already have it with Keras
+        import tensorflow
+
+        return tensorflow
+    hidden = "keras" not in sys.modules
+    if hidden:
+        sys.modules["keras"] = None  # type: ignore[assignment]  # makes ``import keras`` raise ImportError
+    try:
+        import tensorflow
+    finally:
+        if hidden:
+            del sys.modules["keras"]  # a later, deliberate ``import keras`` works as usual
+    return tensorflow
+
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+else:
+    tf = _import_tensorflow()
 
 _threads_configured = False
 
