@@ -1,0 +1,1 @@
+"""Load benchmarks of the serving stack: ``python -m benchmarks.run`` (``make bench``)."""
