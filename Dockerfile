@@ -54,7 +54,8 @@ COPY --from=build --chown=serving:serving /src/models /models
 
 # Listen on all interfaces inside the container; publish on loopback on the host (see compose).
 # WORKERS x TF_INTRA_OP_THREADS should match the CPUs the container gets (0 = cores / workers,
-# where "cores" are the host's: set it explicitly under a CPU quota).
+# where "cores" are the host's: set it explicitly under a CPU quota). Inference runs on each
+# worker's event loop; THREADS serves only the Flask routes (status, metadata, :evaluate, /metrics).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

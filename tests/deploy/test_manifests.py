@@ -235,7 +235,7 @@ def test_configmap_holds_only_known_settings() -> None:
     from service.config import ENV
 
     # Read by keras, matplotlib, gunicorn (control socket) and service/gunicorn_conf.py.
-    extra = {"KERAS_HOME", "MPLCONFIGDIR", "XDG_RUNTIME_DIR", "ACCESS_LOG"}
+    extra = {"KERAS_HOME", "MPLCONFIGDIR", "ACCESS_LOG"}
     config = find("ConfigMap")["data"]
     assert set(config) <= set(ENV) | extra, set(config) - set(ENV) - extra
     assert config["MODEL_REPOSITORY"] == "/models"
