@@ -8,7 +8,7 @@ MODEL_REPOSITORY ?= models
 MNIST_DIR ?= ../shared/data/mnist
 export HOST PORT MODEL_REPOSITORY MNIST_DIR
 
-.PHONY: serve test test-fast train bench lint typecheck evaluate clean
+.PHONY: serve test test-fast train bench lint typecheck evaluate evaluate-offline clean
 
 # Stamps re-run the install whenever pyproject.toml changes.
 $(BIN)/python:
@@ -34,6 +34,16 @@ test-fast: $(VENV)/.installed-dev
 
 train: $(VENV)/.installed
 	$(BIN)/python -m training all --output $(MODEL_REPOSITORY) --data $(MNIST_DIR)
+
+# Batch evaluation of the committed mnist model on MNIST_DIR: against a running `make serve`, or offline.
+EVAL_MODEL ?= mnist
+EVAL_SERVER ?= http://$(HOST):$(PORT)
+EVAL_ARGS ?=
+evaluate: $(VENV)/.installed
+	$(BIN)/python -m service.jobs.evaluate --model $(EVAL_MODEL) --data $(MNIST_DIR) --server $(EVAL_SERVER) --output reports/$(EVAL_MODEL) $(EVAL_ARGS)
+
+evaluate-offline: $(VENV)/.installed
+	$(BIN)/python -m service.jobs.evaluate --model $(EVAL_MODEL) --data $(MNIST_DIR) --offline --model-repository $(MODEL_REPOSITORY) --output reports/$(EVAL_MODEL) $(EVAL_ARGS)
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run --model-repository $(MODEL_REPOSITORY) --output docs/benchmarks.md
