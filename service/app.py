@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         registry = build_registry(settings)
         registry.start()
     app = Flask(__name__)
+    # werkzeug would answer '//' in a path with an HTML 308 redirect; here it is a JSON 404.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["settings"] = settings
     app.extensions["registry"] = registry
