@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app = Flask(__name__)
     # werkzeug would answer '//' in a path with an HTML 308 redirect; here it is a JSON 404.
     app.url_map.merge_slashes = False
+    # Flask would answer OPTIONS itself with an empty text/html 200; here it gets the JSON 405.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["settings"] = settings
     app.extensions["registry"] = registry

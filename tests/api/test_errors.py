@@ -42,6 +42,8 @@ CASES: list[tuple[str, str, Any, dict[str, str], int, str]] = [
     ("POST", "/v1/models/regressor:explode", {"instances": [1.0]}, {}, 404, ":explode"),
     ("GET", "/v1/models/regressor:predict", None, {}, 405, "POST"),
     ("DELETE", "/v1/models/regressor", None, {}, 405, "DELETE"),
+    ("OPTIONS", "/v1/models/regressor:predict", None, {}, 405, "OPTIONS"),
+    ("OPTIONS", "/v2/health/ready", None, {}, 405, "OPTIONS"),
     ("PUT", "/v2/models/regressor/infer", None, {}, 405, "PUT"),
     ("POST", "/v1/models/regressor:predict", b"<x/>", {"Content-Type": "application/xml"}, 415, "application/xml"),
     ("POST", "/v2/models/regressor/infer", b"a,b", {"Content-Type": "text/csv"}, 415, "text/csv"),
