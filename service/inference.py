@@ -6,7 +6,8 @@ record the resolved version and instance count in its metrics, whatever the outc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,40 +66,39 @@ class Inference:
                 f"Serving signature {requested!r} not found; model {card.name!r} has {card.signature_name!r}."
             )
 
-    def _acquired(self, ref: ModelRef, trace: Trace, work: Callable[[Servable, ModelCard], Any]) -> Any:
+    @contextmanager
+    def _serving(self, ref: ModelRef, trace: Trace) -> Iterator[tuple[Servable, ModelCard]]:
+        """The version ``ref`` resolves to, held (in flight) until the block ends."""
         with self.registry.acquire(ref.name, ref.version, ref.label) as servable:
             # Only names the registry knows become metric labels: random 404s must not add series.
             trace.model, trace.version = ref.name, str(servable.version)
-            return work(servable, self._card(servable))
+            yield servable, self._card(servable)
 
     # ---- running a model: one set of steps, two drivers ---------------------------------------
     def answer(
         self, kind: str, ref: ModelRef, body: bytes, header_length: int | None, trace: Trace
     ) -> Answer:
         """Run a model-running request (``kind``: a key of HANDLERS) on the calling thread."""
-
-        def work(servable: Servable, card: ModelCard) -> Answer:
-            steps = HANDLERS[kind](self, card, body, header_length)
-            inputs = self._inputs(steps, trace)
+        with self._serving(ref, trace) as (servable, card):
+            steps, inputs = self._begin(kind, card, body, header_length, trace)
             return _finish(steps, servable.predict(inputs, timeout=self.timeout))
-
-        return self._acquired(ref, trace, work)
 
     async def answer_async(
         self, kind: str, ref: ModelRef, body: bytes, header_length: int | None, trace: Trace
     ) -> Answer:
         """:meth:`answer` for the event loop: decoding and encoding run here, the model call is awaited."""
-        with self.registry.acquire(ref.name, ref.version, ref.label) as servable:
-            trace.model, trace.version = ref.name, str(servable.version)
-            steps = HANDLERS[kind](self, self._card(servable), body, header_length)
-            inputs = self._inputs(steps, trace)
+        with self._serving(ref, trace) as (servable, card):
+            steps, inputs = self._begin(kind, card, body, header_length, trace)
             return _finish(steps, await servable.predict_async(inputs, timeout=self.timeout))
 
-    @staticmethod
-    def _inputs(steps: Steps, trace: Trace) -> Arrays:
+    def _begin(
+        self, kind: str, card: ModelCard, body: bytes, header_length: int | None, trace: Trace
+    ) -> tuple[Steps, Arrays]:
+        """Start the handler's steps: decode and validate, up to the model inputs."""
+        steps = HANDLERS[kind](self, card, body, header_length)
         inputs = next(steps)
         trace.instances = len(next(iter(inputs.values())))
-        return inputs
+        return steps, inputs
 
     # ---- TF Serving REST --------------------------------------------------------------------
     def _tfs_predict(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
@@ -136,12 +136,10 @@ class Inference:
         return tfserving.model_status(self.registry.status(ref.name, ref.version, ref.label))
 
     def tfs_metadata(self, ref: ModelRef, trace: Trace) -> dict[str, Any]:
-        def work(servable: Servable, card: ModelCard) -> dict[str, Any]:
+        with self._serving(ref, trace) as (servable, card):
             return tfserving.model_metadata(
                 card.name, servable.version, card.signature_name, card.inputs, card.outputs
             )
-
-        return self._acquired(ref, trace, work)
 
     # ---- Open Inference Protocol (V2) -------------------------------------------------------
     def _v2_infer(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
@@ -154,14 +152,12 @@ class Inference:
         return v2.encode_infer(card.name, version, outputs, request, card.class_labels, source)
 
     def v2_metadata(self, ref: ModelRef, trace: Trace) -> dict[str, Any]:
-        def work(servable: Servable, card: ModelCard) -> dict[str, Any]:
+        with self._serving(ref, trace) as (servable, card):
             versions = [str(s.version) for s in self.registry.status(ref.name) if s.state == AVAILABLE]
             if ref.version is not None:
                 versions = [str(servable.version)]
             outputs = [*card.outputs, *postprocess.derived_specs(card)]
             return v2.model_metadata(card.name, versions, PLATFORM, card.inputs, outputs)
-
-        return self._acquired(ref, trace, work)
 
     def v2_ready(self, ref: ModelRef) -> bool:
         """True if the named version (or any version) is AVAILABLE; NotFound for unknown ones."""
