@@ -59,7 +59,6 @@ class ServingApp:
     """ASGI application: the inference lane on the loop, and the Flask app behind a WSGI bridge."""
 
     def __init__(self, flask_app: Flask, settings: Settings) -> None:
-        self.flask = flask_app
         self.inference: Inference = flask_app.extensions["inference"]
         self.registry: Registry = flask_app.extensions["registry"]
         self.max_body = settings.max_body_bytes
@@ -68,7 +67,11 @@ class ServingApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            route = self._route(scope)
+            try:
+                route = routes.inference_route(scope["path"]) if scope["method"] == "POST" else None
+            except ServiceError as exc:  # a malformed version in a model-running URL
+                await _send(send, *_error(exc.message, exc.status))
+                return
             if route is None:
                 await self._bridge(scope, receive, send)  # type: ignore[arg-type]
             else:
@@ -78,40 +81,24 @@ class ServingApp:
         else:  # websockets: nothing here speaks them
             await send({"type": "websocket.close", "code": 1003})
 
-    @staticmethod
-    def _route(scope: Scope) -> routes.InferenceRoute | Exception | None:
-        if scope["method"] != "POST":
-            return None
-        try:
-            return routes.inference_route(scope["path"])
-        except ServiceError as exc:  # a malformed version: answered like any other request error
-            return exc
-
-    async def _infer(
-        self, route: routes.InferenceRoute | Exception, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    async def _infer(self, route: routes.InferenceRoute, scope: Scope, receive: Receive, send: Send) -> None:
         started, trace = time.perf_counter(), Trace()
-        protocol = route.protocol if isinstance(route, routes.InferenceRoute) else "unknown"
-        with metrics.track_request(protocol):
+        with metrics.track_request(route.protocol):
             try:
                 status, body, headers = await self._answer(route, scope, receive, trace)
             except ClientGone:
                 status = 499  # nginx's "client closed request": counted, never sent
             else:
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-        if isinstance(route, routes.InferenceRoute):
-            seconds = time.perf_counter() - started
-            metrics.observe_request(
-                trace.model, trace.version, route.protocol, route.endpoint, status, seconds, trace.instances
-            )
+                await _send(send, status, body, headers)
+        seconds = time.perf_counter() - started
+        metrics.observe_request(
+            trace.model, trace.version, route.protocol, route.endpoint, status, seconds, trace.instances
+        )
 
     async def _answer(
-        self, route: routes.InferenceRoute | Exception, scope: Scope, receive: Receive, trace: Trace
+        self, route: routes.InferenceRoute, scope: Scope, receive: Receive, trace: Trace
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         try:
-            if isinstance(route, Exception):
-                raise route
             mimetype, declared, binary_header = _request_headers(scope["headers"])
             header_length = routes.parse_header_length(binary_header) if route.protocol == "v2" else None
             routes.check_media_type(mimetype, route.media_types)
@@ -156,6 +143,11 @@ class ServingApp:
                 await asyncio.get_running_loop().run_in_executor(None, self.registry.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _request_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None, str | None]:

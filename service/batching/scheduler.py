@@ -98,14 +98,16 @@ class MicroBatcher:
         # throughput at 16 clients) and gains nothing on a single connection.
         self._admit(slots, inline=False)
         timer = None if timeout is None else loop.call_later(timeout, _settle, done)
+        finished = False
         try:
             await done
+            finished = all(slot.done for slot in slots)  # False: the timer settled it
         finally:
             if timer is not None:
                 timer.cancel()
-            if not all(slot.done for slot in slots):  # timed out, or the task was cancelled
+            if not finished:  # timed out, or the task was cancelled
                 self._abandon(slots)
-        if not all(slot.done for slot in slots):
+        if not finished:
             raise self._timed_out(timeout)
         return self._outputs(slots)
 
