@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -355,3 +356,57 @@ def test_invalid_settings_are_refused() -> None:
         MicroBatcher(FakeModel(), max_batch_size=0)
     with pytest.raises(ValueError):
         MicroBatcher(FakeModel(), batch_timeout=-1)
+
+
+def test_async_submitters_are_batched_and_get_their_own_rows(
+    make_batcher: MakeBatcher, pool: ThreadPoolExecutor
+) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, batch_timeout=0.0)
+    first = hold_first_call(model, batcher, pool)
+
+    async def together() -> list[Arrays]:
+        tasks = [asyncio.ensure_future(batcher.submit_async(request([i]), timeout=5)) for i in range(1, 6)]
+        await asyncio.sleep(0.05)  # all five queued behind the held call
+        open_gate(model)
+        return await asyncio.gather(*tasks)
+
+    results = asyncio.run(together())
+    first.result(timeout=5)
+    for i, result in enumerate(results, start=1):
+        assert_arrays_equal(result, expected(request([i])))
+    assert model.sizes == [1, 5]  # never run on the loop's thread, merged into one batch
+
+
+def test_an_async_submit_that_times_out_is_withdrawn_from_the_queue(
+    make_batcher: MakeBatcher, pool: ThreadPoolExecutor
+) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, batch_timeout=0.0)
+    first = hold_first_call(model, batcher, pool)
+    with pytest.raises(Unavailable, match=r"Timed out after 0\.05 s"):
+        asyncio.run(batcher.submit_async(request([7]), timeout=0.05))
+    assert batcher.queue_depth == 0 and batcher.queued_rows == 0
+    open_gate(model)
+    first.result(timeout=5)
+    assert model.sizes == [1]  # the withdrawn request never ran
+
+
+def test_cancelling_an_async_submit_withdraws_it(make_batcher: MakeBatcher, pool: ThreadPoolExecutor) -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, batch_timeout=0.0)
+    first = hold_first_call(model, batcher, pool)
+
+    async def cancel_it() -> None:
+        task = asyncio.ensure_future(batcher.submit_async(request([8]), timeout=5))
+        await asyncio.sleep(0.05)
+        assert batcher.queue_depth == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_it())
+    assert batcher.queue_depth == 0
+    open_gate(model)
+    first.result(timeout=5)
+    assert model.sizes == [1]
