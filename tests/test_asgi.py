@@ -8,6 +8,7 @@ event loop's own job: many requests in flight on one thread, merged into batches
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,20 @@ def test_in_flight_gauge_counts_requests_being_answered(app: ServingApp) -> None
         batcher._run = run  # type: ignore[union-attr]
     assert exchange.status == 200
     assert seen == [before + 1] and in_flight() == before
+
+
+def test_with_batching_off_the_model_still_runs_off_the_loop(tiny_template: Path, tmp_path: Path) -> None:
+    settings = load_settings({}, model_repository=tiny_template, data_dir=tmp_path / "var", batching=False)
+    registry = build_registry(settings)
+    registry.sync()
+    try:
+        app = ServingApp(create_app(settings, registry), settings)
+        threads: list[str] = []
+        servable = registry._models["regressor"].servables[2]
+        run = servable.executor._run  # type: ignore[union-attr]
+        servable.executor._run = lambda inputs: threads.append(threading.current_thread().name) or run(inputs)  # type: ignore[union-attr]
+        exchange = play(app, "/v1/models/regressor:predict", [b'{"instances": [1.0]}'], json_headers(20))
+    finally:
+        registry.stop()
+    assert (exchange.status, exchange.json) == (200, {"predictions": [3.5]})
+    assert threads and threads[0] != threading.main_thread().name
