@@ -40,10 +40,10 @@ EVAL_MODEL ?= mnist
 EVAL_SERVER ?= http://$(HOST):$(PORT)
 EVAL_ARGS ?=
 evaluate: $(VENV)/.installed
-	$(BIN)/python -m service.jobs.evaluate --model $(EVAL_MODEL) --data $(MNIST_DIR) --server $(EVAL_SERVER) --output reports/$(EVAL_MODEL) $(EVAL_ARGS)
+	$(BIN)/python -m service.evaluation.batch --model $(EVAL_MODEL) --data $(MNIST_DIR) --server $(EVAL_SERVER) --output reports/$(EVAL_MODEL) $(EVAL_ARGS)
 
 evaluate-offline: $(VENV)/.installed
-	$(BIN)/python -m service.jobs.evaluate --model $(EVAL_MODEL) --data $(MNIST_DIR) --offline --model-repository $(MODEL_REPOSITORY) --output reports/$(EVAL_MODEL) $(EVAL_ARGS)
+	$(BIN)/python -m service.evaluation.batch --model $(EVAL_MODEL) --data $(MNIST_DIR) --offline --model-repository $(MODEL_REPOSITORY) --output reports/$(EVAL_MODEL) $(EVAL_ARGS)
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run --model-repository $(MODEL_REPOSITORY) --output docs/benchmarks.md

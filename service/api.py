@@ -18,10 +18,10 @@ from service.errors import (
     NotFound,
     ServiceError,
 )
-from service.evaluating import Evaluator
+from service.evaluation.evaluator import Evaluator
 from service.inference import Inference, ModelRef, Trace
+from service.models.registry import Registry
 from service.protocol import v2
-from service.registry import Registry
 from service.routes import BINARY_TYPES, JSON_TYPES, NDJSON_TYPES, TFS_PATH, TFS_VERBS, parse_version
 
 log = logging.getLogger(__name__)

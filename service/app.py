@@ -9,14 +9,14 @@ from flask import Flask
 
 from service import api, metrics
 from service.config import Settings, load_settings
-from service.evaluating import Evaluator, StreamLimits
-from service.history import History
+from service.evaluation.evaluator import Evaluator, StreamLimits
+from service.evaluation.history import History
 from service.inference import Inference
-from service.loading import make_loader
-from service.model_config import load_model_config
+from service.models.config import load_model_config
+from service.models.loading import make_loader
+from service.models.registry import Registry
+from service.models.repository import Repository
 from service.protocol.common import Limits
-from service.registry import Registry
-from service.repository import Repository
 
 
 def build_registry(settings: Settings) -> Registry:

@@ -31,7 +31,7 @@ from service.app import create_app as create_flask_app
 from service.config import Settings, load_settings
 from service.errors import ServiceError
 from service.inference import Inference, Trace
-from service.registry import Registry
+from service.models.registry import Registry
 
 log = logging.getLogger(__name__)
 

@@ -67,3 +67,7 @@ class CardError(ValueError):
 
 class DataFormatError(ValueError):
     """A data file (IDX, npz, CSV, JSONL) is corrupt, truncated or of the wrong kind."""
+
+
+class JobError(Exception):
+    """A batch job cannot go on: bad arguments or data, the server unreachable. Exit 2 with this message."""

@@ -13,13 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from service import postprocess
 from service.errors import InvalidInput, NotFound
+from service.models.card import ModelCard
+from service.models.outputs import (
+    PROBABILITIES,
+    PROBABILITY,
+    derive,
+    derived_specs,
+    output_names,
+    parse_options,
+)
+from service.models.registry import Registry
+from service.models.servable import AVAILABLE, Arrays, Servable
 from service.protocol import tfserving, v2
 from service.protocol.common import Limits
-from service.registry import Registry
-from service.repository import ModelCard
-from service.servable import AVAILABLE, Arrays, Servable
 
 PLATFORM = "tensorflow_savedmodel"
 
@@ -104,11 +111,9 @@ class Inference:
     def _tfs_predict(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
         request = tfserving.decode_predict(body, card.inputs, self.limits)
         self._check_signature(card, request.signature_name)
-        options = postprocess.parse_options(request.parameters, card)
+        options = parse_options(request.parameters, card)
         outputs = yield request.inputs
-        return tfserving.encode_predict(
-            postprocess.derive(outputs, card, options), request.columnar
-        ), JSON_HEADERS
+        return tfserving.encode_predict(derive(outputs, card, options), request.columnar), JSON_HEADERS
 
     def _tfs_classify(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
         if card.task not in ("classification", "binary"):
@@ -117,12 +122,10 @@ class Inference:
         self._check_signature(card, signature_name)
         outputs = yield inputs
         if card.task == "binary":
-            p = outputs[postprocess.PROBABILITY].reshape(-1, 1)
+            p = outputs[PROBABILITY].reshape(-1, 1)
             scores = np.hstack([1.0 - p, p])
             return tfserving.encode_classify(scores, card.class_labels or ("0", "1")), JSON_HEADERS
-        return tfserving.encode_classify(
-            outputs[postprocess.PROBABILITIES], card.class_labels or ()
-        ), JSON_HEADERS
+        return tfserving.encode_classify(outputs[PROBABILITIES], card.class_labels or ()), JSON_HEADERS
 
     def _tfs_regress(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
         if card.task != "regression" or len(card.outputs) != 1:
@@ -144,10 +147,10 @@ class Inference:
     # ---- Open Inference Protocol (V2) -------------------------------------------------------
     def _v2_infer(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
         request = v2.decode_infer(body, header_length, card.inputs, self.limits)
-        options = postprocess.parse_options(request.parameters, card)
-        v2.check_requested_outputs(request, postprocess.output_names(card, options))
-        outputs = postprocess.derive((yield request.inputs), card, options)
-        source = postprocess.PROBABILITIES if card.task == "classification" else None
+        options = parse_options(request.parameters, card)
+        v2.check_requested_outputs(request, output_names(card, options))
+        outputs = derive((yield request.inputs), card, options)
+        source = PROBABILITIES if card.task == "classification" else None
         version = str(card.version)
         return v2.encode_infer(card.name, version, outputs, request, card.class_labels, source)
 
@@ -156,7 +159,7 @@ class Inference:
             versions = [str(s.version) for s in self.registry.status(ref.name) if s.state == AVAILABLE]
             if ref.version is not None:
                 versions = [str(servable.version)]
-            outputs = [*card.outputs, *postprocess.derived_specs(card)]
+            outputs = [*card.outputs, *derived_specs(card)]
             return v2.model_metadata(card.name, versions, PLATFORM, card.inputs, outputs)
 
     def v2_ready(self, ref: ModelRef) -> bool:

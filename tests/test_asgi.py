@@ -20,7 +20,7 @@ import pytest
 from service.app import build_registry, create_app
 from service.asgi import ServingApp
 from service.config import Settings, load_settings
-from service.servable import END
+from service.models.servable import END
 
 LIMIT = 10_000
 

@@ -77,7 +77,7 @@ def splits_for(config: configs.Config, data_path: str | None) -> data.Splits:
 
 def run(jobs: list[tuple[configs.Config, data.Splits]], output: str, out: TextIO) -> None:
     # Imported here so that bad flags are reported without waiting for TensorFlow to load.
-    from service.repository import Repository
+    from service.models.repository import Repository
     from training.export import export
     from training.models import build
     from training.train import train

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from service.repository import TASKS
+from service.models.card import TASKS
 from training import data
 from training.errors import ConfigError
 from training.layerspec import LayerSpec, parse_layers

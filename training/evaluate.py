@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from service import evaluation
+from service.evaluation import figures
 from training.signature import SIGNATURE_NAME, SIGNATURES
 
 BATCH = 2048  # bounds memory on the full 10,000-image test set without slowing small sets
@@ -40,4 +40,4 @@ def predict(path: str | Path, task: str, x: np.ndarray) -> np.ndarray:
 def score(path: str | Path, task: str, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Held-out metrics of the exported model, exactly as the service's :evaluate would compute them."""
     labels = SIGNATURES[task].class_labels
-    return evaluation.compute(task, y, predict(path, task, x), class_labels=labels)
+    return figures.compute(task, y, predict(path, task, x), class_labels=labels)

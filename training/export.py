@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.repository import CURVES_FILE, Repository
+from service.models.repository import CURVES_FILE, Repository
 from training.card import build_card
 from training.config import Config
 from training.data import Splits

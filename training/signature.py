@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from service.repository import TensorSpec
+from service.models.card import TensorSpec
 
 SIGNATURE_NAME = "serving_default"
 DIGITS = tuple(str(d) for d in range(10))

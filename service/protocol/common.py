@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from service.errors import InvalidInput
+from service.models.card import TensorSpec
 from service.protocol.casting import leaves_to_array
 from service.protocol.nested import fits, flatten, infer_shape, shape_text
-from service.repository import TensorSpec
 
 STATES = ("UNKNOWN", "START", "LOADING", "AVAILABLE", "UNLOADING", "END")
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from service.errors import InvalidInput
+from service.models.card import TensorSpec
 from service.protocol import jsonio
 from service.protocol.common import Limits, check_batch_size, check_inputs, check_names
 from service.protocol.nested import describe
@@ -25,7 +26,6 @@ from service.protocol.readers import Reader, decode_json
 from service.protocol.tfserving_examples import decode_examples, encode_classify, encode_regress
 from service.protocol.tfserving_fields import EXTENSION_FIELDS, body_fields, parameters, signature_name
 from service.protocol.tfserving_metadata import model_metadata, model_status
-from service.repository import TensorSpec
 
 __all__ = [
     "PredictRequest",

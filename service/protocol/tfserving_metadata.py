@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from service.models.card import TensorSpec
 from service.protocol.common import STATES, VersionStatus
-from service.repository import TensorSpec
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 

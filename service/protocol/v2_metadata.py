@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from service.models.card import TensorSpec
 from service.protocol.v2_datatypes import datatype_of
-from service.repository import TensorSpec
 
 PLATFORM = "tensorflow_savedmodel"  # the spec's name for a TensorFlow SavedModel
 

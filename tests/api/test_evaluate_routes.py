@@ -17,7 +17,7 @@ from werkzeug.test import Client
 
 from service.app import build_registry, create_app
 from service.config import Settings, load_settings
-from service.registry import Registry
+from service.models.registry import Registry
 from tests.frontends import FRONT_ENDS, client_for
 
 RNG = np.random.default_rng(21)

@@ -303,7 +303,7 @@ def test_compose_jobs(compose: dict[str, Any]) -> None:
     trainer, evaluator = compose["services"]["trainer"], compose["services"]["evaluator"]
     assert [interpolate(str(a)) for a in trainer["command"][:3]] == ["python", "-m", "training"]
     assert trainer["command"][-4:] == ["--output", "/models", "--data", "/data/mnist"]
-    assert evaluator["command"][:3] == ["python", "-m", "service.jobs.evaluate"]
+    assert evaluator["command"][:3] == ["python", "-m", "service.evaluation.batch"]
     assert "http://serving:8501" in evaluator["command"]
     assert evaluator["depends_on"] == {"serving": {"condition": "service_healthy"}}
     for job in (trainer, evaluator):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.repository import Repository
+from service.models.repository import Repository
 from tests.fixtures.tiny_models import corrupt_version, export
 from tests.server import Server
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from service.models.card import TensorSpec
 from service.protocol.common import Limits
 from service.protocol.readers import SlowReader, decode_fast
 from service.protocol.tfserving import read_predict
-from service.repository import TensorSpec
 
 SPECS = [TensorSpec("images", "float32", (-1, 28, 28))]
 LIMITS = Limits()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from service.errors import InvalidInput
+from service.models.card import TensorSpec
 from service.protocol.common import (
     STATES,
     Limits,
@@ -17,7 +18,6 @@ from service.protocol.common import (
     check_names,
     to_array,
 )
-from service.repository import TensorSpec
 
 IMAGES = TensorSpec("images", "float32", (-1, 2, 2))
 LIMITS = Limits(max_instances=4)

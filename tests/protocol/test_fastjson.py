@@ -12,12 +12,12 @@ import orjson
 import pytest
 
 from service.errors import InvalidInput
+from service.models.card import TensorSpec
 from service.protocol.common import Limits
 from service.protocol.fastjson import Fallback, FastReader
 from service.protocol.readers import Reader, SlowReader, decode_fast
 from service.protocol.tfserving import decode_predict, read_predict
 from service.protocol.v2_request import read_infer
-from service.repository import TensorSpec
 
 IMAGES = [TensorSpec("images", "float32", (-1, 2, 3))]
 MULTI = [

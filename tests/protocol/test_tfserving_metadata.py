@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from service.models.card import TensorSpec
 from service.protocol.common import VersionStatus
 from service.protocol.tfserving import model_metadata, model_status
-from service.repository import TensorSpec
 
 
 def test_model_status_matches_tf_serving() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from service.models.card import TensorSpec
 from service.protocol.v2 import EXTENSIONS, PLATFORM, model_metadata, server_metadata
-from service.repository import TensorSpec
 
 
 def test_server_metadata() -> None:

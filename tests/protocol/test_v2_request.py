@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from service.errors import InvalidInput
+from service.models.card import TensorSpec
 from service.protocol.common import Limits
 from service.protocol.v2 import InferRequest, RequestedOutput, decode_infer
-from service.repository import TensorSpec
 
 DATA = Path(__file__).resolve().parents[1] / "testdata" / "protocol"
 IMAGES = [TensorSpec("images", "float32", (-1, 2, 2))]

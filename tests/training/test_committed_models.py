@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.repository import Repository
+from service.models.repository import Repository
 from training import config, data
 from training.__main__ import splits_for
 from training.evaluate import predict, score

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from service.repository import CURVES_FILE, STAGING_PREFIX, Repository
+from service.models.repository import CURVES_FILE, STAGING_PREFIX, Repository
 from training import config, export
 from training.__main__ import main, splits_for
 from training.evaluate import predict, score

@@ -1,0 +1,1 @@
+"""The batch evaluation job: ``python -m service.evaluation.batch`` (console script ``evaluate-model``)."""

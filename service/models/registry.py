@@ -1,0 +1,279 @@
+"""What is loaded in memory: versions per model, labels, states, and hot reload from the repository.
+
+``sync()`` reconciles memory with the disk and the serving config: new versions are loaded, checked
+against their card and warmed up before they become AVAILABLE; versions the policy no longer wants
+stop taking new requests and are unloaded once their in-flight requests finish. A version that
+fails to load is reported with its error and never displaces a working one; it is retried only
+when its files change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from service import metrics
+from service.errors import CardError, NotFound, ServiceError, Unavailable
+from service.models.card import ModelCard
+from service.models.config import BatchingConfig, ModelConfig, ModelConfigError
+from service.models.repository import Repository, is_valid_model_name
+from service.models.servable import AVAILABLE, END, LOADING, UNLOADING, Executor, Servable
+from service.protocol.common import VersionStatus
+
+log = logging.getLogger(__name__)
+
+# (card, version folder, batching settings) -> executor ready for traffic (loaded, checked, warmed up).
+Loader = Callable[[ModelCard, Path, BatchingConfig], Executor]
+
+
+@dataclass
+class _Model:
+    servables: dict[int, Servable]
+    labels: dict[str, int]
+
+
+class Registry:
+    def __init__(
+        self,
+        repository: Repository,
+        loader: Loader,
+        config_source: Callable[[], ModelConfig] = ModelConfig,
+        poll_interval: float = 1.0,
+        unload_timeout: float = 30.0,
+    ) -> None:
+        self.repository = repository
+        self._loader = loader
+        self._config_source = config_source
+        self._config = ModelConfig()
+        self._poll_interval = poll_interval
+        self._unload_timeout = unload_timeout
+        self._models: dict[str, _Model] = {}
+        self._expected: set[str] = set()
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self.config_error: str | None = None
+
+    # ---- data plane -------------------------------------------------------------------------
+    @contextmanager
+    def acquire(self, name: str, version: int | None = None, label: str | None = None) -> Iterator[Servable]:
+        """Resolve a request to an AVAILABLE version and hold it until the request is done."""
+        with self._lock:
+            servable = self._resolve(name, version, label)
+            servable.enter()
+        try:
+            yield servable
+        finally:
+            servable.leave()
+
+    def _resolve(self, name: str, version: int | None, label: str | None) -> Servable:
+        model = self._models.get(name) if is_valid_model_name(name) else None
+        if model is None:
+            raise NotFound(f"Model {name!r} is not served here.")
+        if label is not None:
+            if label not in model.labels:
+                raise NotFound(f"Model {name!r} has no version labelled {label!r}.")
+            version = model.labels[label]
+        if version is None:
+            available = [v for v, s in model.servables.items() if s.state == AVAILABLE]
+            if not available:
+                raise Unavailable(f"Model {name!r} has no version available yet.")
+            return model.servables[max(available)]
+        servable = model.servables.get(version)
+        if servable is None:
+            raise NotFound(f"Model {name!r} has no version {version}.")
+        if servable.state != AVAILABLE:
+            detail = f": {servable.error}" if servable.error else ""
+            raise Unavailable(
+                f"Model {name!r} version {version} is not available ({servable.state}){detail}."
+            )
+        return servable
+
+    # ---- status -----------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._models)
+
+    def status(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionStatus]:
+        with self._lock:
+            model = self._models.get(name) if is_valid_model_name(name) else None
+            if model is None:
+                raise NotFound(f"Model {name!r} is not served here.")
+            if label is not None:
+                if label not in model.labels:
+                    raise NotFound(f"Model {name!r} has no version labelled {label!r}.")
+                version = model.labels[label]
+            chosen = [model.servables[version]] if version in model.servables else []
+            if version is None:
+                chosen = [model.servables[v] for v in sorted(model.servables, reverse=True)]
+            if not chosen:
+                raise NotFound(f"Model {name!r} has no version {version}.")
+            return [VersionStatus(s.version, s.state, s.error) for s in chosen]
+
+    def labels(self, name: str) -> dict[str, int]:
+        with self._lock:
+            model = self._models.get(name)
+            return dict(model.labels) if model else {}
+
+    def ready(self) -> bool:
+        """True when every expected model has at least one AVAILABLE version."""
+        with self._lock:
+            return all(
+                any(s.state == AVAILABLE for s in self._models[n].servables.values())
+                for n in self._expected
+                if n in self._models
+            ) and self._expected <= set(self._models)
+
+    def not_ready(self) -> list[str]:
+        with self._lock:
+            return sorted(
+                n
+                for n in self._expected
+                if n not in self._models
+                or not any(s.state == AVAILABLE for s in self._models[n].servables.values())
+            )
+
+    # ---- control plane ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Load what the repository holds now, then keep polling it in a background thread."""
+        self.sync()
+        self._poller = threading.Thread(target=self._poll, name="repository-poller", daemon=True)
+        self._poller.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=self._poll_interval + 5)
+        with self._lock:
+            servables = [s for m in self._models.values() for s in m.servables.values()]
+        for servable in servables:
+            if servable.state in (AVAILABLE, UNLOADING):
+                servable.state = UNLOADING
+                servable.unload(self._unload_timeout)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._poll_interval):
+            try:
+                self.sync()
+                metrics.update_process_metrics()
+            except Exception:  # the poller must survive anything a broken repository throws at it
+                log.exception("Repository poll failed; will retry")
+
+    def sync(self) -> None:
+        with self._sync_lock:
+            self._reload_config()
+            names = set(self._config.models)
+            if self._config.serve_unlisted:
+                names |= {n for n in self.repository.model_names() if self.repository.versions(n)}
+            for name in sorted(names):
+                self._sync_model(name)
+            for name in set(self._models) - names:
+                self._retire_model(name)
+            self._expected = {n for n in names if self.repository.versions(n)} | set(self._config.models)
+
+    def _reload_config(self) -> None:
+        try:
+            self._config = self._config_source()
+            self.config_error = None
+        except ModelConfigError as exc:
+            # Keep serving with the last good config; the error is visible in logs and status.
+            if self.config_error != str(exc):
+                log.error("Ignoring invalid model config: %s", exc)
+            self.config_error = str(exc)
+
+    def _sync_model(self, name: str) -> None:
+        entry = self._config.entry(name)
+        on_disk = self.repository.versions(name)
+        with self._lock:
+            model = self._models.setdefault(name, _Model({}, {}))
+        wanted = self._choose(name, model, on_disk, entry.policy.choose)
+        for version in sorted(set(model.servables) - set(wanted)):
+            servable = model.servables[version]
+            if servable.state == AVAILABLE:
+                self._begin_unload(servable)
+            elif servable.state == END and version not in on_disk:
+                with self._lock:
+                    del model.servables[version]
+        with self._lock:
+            model.labels = {label: v for label, v in entry.labels.items() if v in wanted}
+        for label, version in entry.labels.items():
+            if version not in wanted:
+                log.warning(
+                    "Label %r of model %r points to version %s, which is not served", label, name, version
+                )
+
+    def _choose(
+        self, name: str, model: _Model, on_disk: list[int], choose: Callable[[list[int]], list[int]]
+    ) -> list[int]:
+        """Apply the policy to versions that are loaded or loadable, loading new ones as needed."""
+        failed: set[int] = set()
+        while True:
+            candidates = [v for v in on_disk if v not in failed and not self._known_bad(model, name, v)]
+            wanted = choose(candidates)
+            pending = [v for v in wanted if not self._is_live(model, v)]
+            if not pending:
+                return wanted
+            for version in pending:
+                if not self._load(name, version, model):
+                    failed.add(version)
+
+    def _is_live(self, model: _Model, version: int) -> bool:
+        servable = model.servables.get(version)
+        return servable is not None and servable.state == AVAILABLE
+
+    def _known_bad(self, model: _Model, name: str, version: int) -> bool:
+        servable = model.servables.get(version)
+        if servable is None or servable.state != END or servable.error is None:
+            return False
+        return servable.fingerprint == self.repository.fingerprint(name, version)
+
+    def _load(self, name: str, version: int, model: _Model) -> bool:
+        servable = Servable(name, version, self.repository.fingerprint(name, version))
+        servable.state = LOADING
+        with self._lock:
+            model.servables[version] = servable
+        started = time.perf_counter()
+        try:
+            card = self.repository.read_card(name, version)
+            vdir = self.repository.version_dir(name, version)
+            executor = self._loader(card, vdir, self._config.entry(name).batching)
+        except (CardError, ServiceError) as exc:
+            servable.fail(str(exc))
+            metrics.set_state(name, version, END)
+            log.error("Model %r version %s failed to load: %s", name, version, exc)
+            metrics.record_load(name, version, "failure", time.perf_counter() - started)
+            return False
+        with self._lock:
+            servable.activate(card, executor)
+        metrics.record_load(name, version, "success", time.perf_counter() - started)
+        metrics.set_state(name, version, AVAILABLE)
+        log.info("Model %r version %s is AVAILABLE (%.2fs)", name, version, time.perf_counter() - started)
+        return True
+
+    def _begin_unload(self, servable: Servable) -> None:
+        with self._lock:
+            servable.state = UNLOADING  # from now on _resolve() does not hand it out
+        metrics.set_state(servable.name, servable.version, UNLOADING)
+
+        def finish() -> None:
+            servable.unload(self._unload_timeout)
+            metrics.set_state(servable.name, servable.version, END)
+            log.info("Model %r version %s unloaded", servable.name, servable.version)
+
+        threading.Thread(
+            target=finish, name=f"unload-{servable.name}-{servable.version}", daemon=True
+        ).start()
+
+    def _retire_model(self, name: str) -> None:
+        """The model left the disk (or the config): 404 for new requests, drain the in-flight ones."""
+        with self._lock:
+            model = self._models.pop(name)
+        for servable in model.servables.values():
+            if servable.state == AVAILABLE:
+                self._begin_unload(servable)

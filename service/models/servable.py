@@ -1,0 +1,113 @@
+"""One loaded model version: its card, its executor (micro-batcher or direct call) and in-flight count."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from service.errors import Unavailable
+from service.models.card import ModelCard
+
+Arrays = dict[str, np.ndarray]
+
+# TF Serving's ModelVersionStatus states.
+START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
+
+
+class Model(Protocol):
+    """What the runtime hands back: a callable signature with its tensor specs."""
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> Arrays: ...
+
+
+class Executor(Protocol):
+    def submit(self, inputs: Arrays, timeout: float | None = None) -> Arrays: ...
+
+    def submit_async(self, inputs: Arrays, timeout: float | None = None) -> Awaitable[Arrays]: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+
+class DirectExecutor:
+    """Calls the model on the request thread: batching switched off for this model."""
+
+    def __init__(self, run: Callable[[Arrays], Arrays]) -> None:
+        self._run = run
+        self._closed = False
+
+    def submit(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
+        if self._closed:
+            raise Unavailable("The model version is shutting down.")
+        return self._run(inputs)
+
+    async def submit_async(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
+        # Off the event loop: a model call would otherwise stall every other connection.
+        return await asyncio.get_running_loop().run_in_executor(None, self.submit, inputs, timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        self._closed = True
+
+
+class Servable:
+    """A version as the data plane sees it. ``state`` and ``error`` feed the status endpoints."""
+
+    def __init__(self, name: str, version: int, fingerprint: tuple[Any, ...] = ()) -> None:
+        self.name = name
+        self.version = version
+        self.fingerprint = fingerprint
+        self.state = START
+        self.error: str | None = None
+        self.card: ModelCard | None = None
+        self.executor: Executor | None = None
+        self.loaded_at: float | None = None
+        self._inflight = 0
+        self._idle = threading.Condition()
+
+    def activate(self, card: ModelCard, executor: Executor) -> None:
+        self.card, self.executor = card, executor
+        self.loaded_at = time.time()
+        self.state = AVAILABLE
+
+    def fail(self, error: str) -> None:
+        self.state, self.error = END, error
+
+    def enter(self) -> None:
+        """Register a request that will call :meth:`leave`; used by the registry under its lock."""
+        with self._idle:
+            self._inflight += 1
+
+    def leave(self) -> None:
+        with self._idle:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.notify_all()
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    def _ready_executor(self) -> Executor:
+        if self.executor is None or self.state not in (AVAILABLE, UNLOADING):
+            raise Unavailable(f"Model {self.name!r} version {self.version} is not available ({self.state}).")
+        return self.executor
+
+    def predict(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
+        return self._ready_executor().submit(inputs, timeout=timeout)
+
+    def predict_async(self, inputs: Arrays, timeout: float | None = None) -> Awaitable[Arrays]:
+        """:meth:`predict` for the event loop: awaitable, never blocks the calling thread."""
+        return self._ready_executor().submit_async(inputs, timeout=timeout)
+
+    def unload(self, timeout: float) -> None:
+        """Wait for in-flight requests (bounded), then release the executor and the model."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=timeout)
+        if self.executor is not None:
+            self.executor.close(timeout=timeout)
+        self.executor = None
+        self.state = END
