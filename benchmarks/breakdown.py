@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -56,18 +55,18 @@ def timed_async(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def instrument() -> None:
     """Wrap the stages where the service code looks them up (module attributes)."""
-    from service import asgi, inference, metrics, runtime, servable
+    from service import inference
+    from service.metrics import RequestRecord
+    from service.models import runtime, servable
 
     inference.tfserving.decode_predict = timed("decode", inference.tfserving.decode_predict)
     inference.tfserving.encode_predict = timed("encode", inference.tfserving.encode_predict)
     inference.v2.decode_infer = timed("decode", inference.v2.decode_infer)
     inference.v2.encode_infer = timed("encode", inference.v2.encode_infer)
-    inference.postprocess.derive = timed("postprocess (labels)", inference.postprocess.derive)
+    inference.derive = timed("postprocess (labels)", inference.derive)  # type: ignore[assignment]
     servable.Servable.predict_async = timed_async("batcher + model", servable.Servable.predict_async)
     runtime.LoadedModel.__call__ = timed("model call (TF)", runtime.LoadedModel.__call__)
-    asgi.metrics = type(sys)("metrics_proxy")
-    asgi.metrics.__dict__.update(metrics.__dict__)
-    asgi.metrics.observe_request = timed("request metrics", metrics.observe_request)
+    RequestRecord.finish = timed("request metrics", RequestRecord.finish)  # type: ignore[method-assign]
 
 
 def scope(path: str, body: bytes, header_length: int | None) -> dict[str, Any]:
@@ -93,8 +92,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from service.asgi import create_app
     from service.config import load_settings
+    from service.http.asgi import create_app
 
     instrument()
     app = create_app(load_settings({"MODEL_REPOSITORY": str(args.model_repository), "POLL_INTERVAL": "3600"}))

@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         "-m",
         "gunicorn",
         "-c",
-        "python:service.gunicorn_conf",
-        "service.asgi:create_app()",
+        "python:service.http.gunicorn_conf",
+        "service.http.asgi:create_app()",
     ]
     os.execv(sys.executable, command)
 

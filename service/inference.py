@@ -1,19 +1,25 @@
 """The data plane: resolve the model version, decode and validate, run, add probability outputs, encode.
 
-Protocol-neutral orchestration; no Flask. Each call fills a :class:`Trace` so the HTTP layer can
-record the resolved version and instance count in its metrics, whatever the outcome.
+Protocol-neutral orchestration, no HTTP framework. A model-running request is plain decode -> run
+-> encode on the event loop: decoding and encoding happen on the loop's thread, the model call is
+awaited (the micro-batcher runs it on its own thread, merged with other requests). Each call fills
+the request's :class:`~service.metrics.RequestRecord` with the resolved version and the instance
+count, whatever the outcome. The read-only documents (status, metadata, readiness, index) for
+both dialects are here too, so a front door never touches the registry itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from service.batching.arrays import row_count
 from service.errors import InvalidInput, NotFound
+from service.metrics import RequestRecord
 from service.models.card import ModelCard
 from service.models.outputs import (
     PROBABILITIES,
@@ -29,6 +35,8 @@ from service.protocol import tfserving, v2
 from service.protocol.common import Limits
 
 PLATFORM = "tensorflow_savedmodel"
+Answer = tuple[bytes, dict[str, str]]  # body, extra headers (Content-Type when not JSON)
+JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -40,19 +48,7 @@ class ModelRef:
     label: str | None = None
 
 
-@dataclass
-class Trace:
-    model: str = ""
-    version: str = ""
-    instances: int = 0
-
-
-# A model-running request as three steps: decode and validate (up to the yield, which hands over the
-# model inputs), run the model (the driver's job: blocking in a Flask thread, awaited on the event
-# loop), then derive and encode (after the yield). One implementation serves both front ends.
-Steps = Generator[Arrays, Arrays, "Answer"]
-Answer = tuple[bytes, dict[str, str]]  # body, extra headers (Content-Type when not JSON)
-JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
+Handler = Callable[["Inference", Servable, ModelCard, bytes, "int | None", RequestRecord], Awaitable[Answer]]
 
 
 class Inference:
@@ -61,101 +57,87 @@ class Inference:
         self.limits = limits
         self.timeout = request_timeout
 
-    @staticmethod
-    def _card(servable: Servable) -> ModelCard:
-        assert servable.card is not None  # AVAILABLE servables always carry their card
-        return servable.card
-
-    @staticmethod
-    def _check_signature(card: ModelCard, requested: str | None) -> None:
-        if requested not in (None, "", card.signature_name):
-            raise InvalidInput(
-                f"Serving signature {requested!r} not found; model {card.name!r} has {card.signature_name!r}."
-            )
+    async def run(
+        self, endpoint: str, ref: ModelRef, body: bytes, header_length: int | None, record: RequestRecord
+    ) -> Answer:
+        """Answer a model-running request (``endpoint``: a key of HANDLERS) on the event loop."""
+        with self._serving(ref, record) as (servable, card):
+            return await HANDLERS[endpoint](self, servable, card, body, header_length, record)
 
     @contextmanager
-    def _serving(self, ref: ModelRef, trace: Trace) -> Iterator[tuple[Servable, ModelCard]]:
+    def _serving(self, ref: ModelRef, record: RequestRecord) -> Iterator[tuple[Servable, ModelCard]]:
         """The version ``ref`` resolves to, held (in flight) until the block ends."""
         with self.registry.acquire(ref.name, ref.version, ref.label) as servable:
-            # Only names the registry knows become metric labels: random 404s must not add series.
-            trace.model, trace.version = ref.name, str(servable.version)
-            yield servable, self._card(servable)
+            record.model, record.version = ref.name, str(servable.version)
+            assert servable.card is not None  # AVAILABLE servables always carry their card
+            yield servable, servable.card
 
-    # ---- running a model: one set of steps, two drivers ---------------------------------------
-    def answer(
-        self, kind: str, ref: ModelRef, body: bytes, header_length: int | None, trace: Trace
-    ) -> Answer:
-        """Run a model-running request (``kind``: a key of HANDLERS) on the calling thread."""
-        with self._serving(ref, trace) as (servable, card):
-            steps, inputs = self._begin(kind, card, body, header_length, trace)
-            return _finish(steps, servable.predict(inputs, timeout=self.timeout))
-
-    async def answer_async(
-        self, kind: str, ref: ModelRef, body: bytes, header_length: int | None, trace: Trace
-    ) -> Answer:
-        """:meth:`answer` for the event loop: decoding and encoding run here, the model call is awaited."""
-        with self._serving(ref, trace) as (servable, card):
-            steps, inputs = self._begin(kind, card, body, header_length, trace)
-            return _finish(steps, await servable.predict_async(inputs, timeout=self.timeout))
-
-    def _begin(
-        self, kind: str, card: ModelCard, body: bytes, header_length: int | None, trace: Trace
-    ) -> tuple[Steps, Arrays]:
-        """Start the handler's steps: decode and validate, up to the model inputs."""
-        steps = HANDLERS[kind](self, card, body, header_length)
-        inputs = next(steps)
-        trace.instances = len(next(iter(inputs.values())))
-        return steps, inputs
+    async def _predict(self, servable: Servable, inputs: Arrays, record: RequestRecord) -> Arrays:
+        record.instances = row_count(inputs)
+        return await servable.predict_async(inputs, timeout=self.timeout)
 
     # ---- TF Serving REST --------------------------------------------------------------------
-    def _tfs_predict(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
+    async def tfs_predict(
+        self, servable: Servable, card: ModelCard, body: bytes, _: int | None, record: RequestRecord
+    ) -> Answer:
         request = tfserving.decode_predict(body, card.inputs, self.limits)
-        self._check_signature(card, request.signature_name)
+        _check_signature(card, request.signature_name)
         options = parse_options(request.parameters, card)
-        outputs = yield request.inputs
+        outputs = await self._predict(servable, request.inputs, record)
         return tfserving.encode_predict(derive(outputs, card, options), request.columnar), JSON_HEADERS
 
-    def _tfs_classify(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
+    async def tfs_classify(
+        self, servable: Servable, card: ModelCard, body: bytes, _: int | None, record: RequestRecord
+    ) -> Answer:
         if card.task not in ("classification", "binary"):
             raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :regress or :predict.")
-        inputs, signature_name, _ = tfserving.decode_examples(body, card.inputs, self.limits)
-        self._check_signature(card, signature_name)
-        outputs = yield inputs
+        inputs, signature_name, _parameters = tfserving.decode_examples(body, card.inputs, self.limits)
+        _check_signature(card, signature_name)
+        outputs = await self._predict(servable, inputs, record)
         if card.task == "binary":
             p = outputs[PROBABILITY].reshape(-1, 1)
-            scores = np.hstack([1.0 - p, p])
-            return tfserving.encode_classify(scores, card.class_labels or ("0", "1")), JSON_HEADERS
+            return tfserving.encode_classify(
+                np.hstack([1.0 - p, p]), card.class_labels or ("0", "1")
+            ), JSON_HEADERS
         return tfserving.encode_classify(outputs[PROBABILITIES], card.class_labels or ()), JSON_HEADERS
 
-    def _tfs_regress(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
+    async def tfs_regress(
+        self, servable: Servable, card: ModelCard, body: bytes, _: int | None, record: RequestRecord
+    ) -> Answer:
         if card.task != "regression" or len(card.outputs) != 1:
             raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :classify or :predict.")
-        inputs, signature_name, _ = tfserving.decode_examples(body, card.inputs, self.limits)
-        self._check_signature(card, signature_name)
-        outputs = yield inputs
+        inputs, signature_name, _parameters = tfserving.decode_examples(body, card.inputs, self.limits)
+        _check_signature(card, signature_name)
+        outputs = await self._predict(servable, inputs, record)
         return tfserving.encode_regress(outputs[card.outputs[0].name].reshape(-1)), JSON_HEADERS
 
     def tfs_status(self, ref: ModelRef) -> dict[str, Any]:
         return tfserving.model_status(self.registry.status(ref.name, ref.version, ref.label))
 
-    def tfs_metadata(self, ref: ModelRef, trace: Trace) -> dict[str, Any]:
-        with self._serving(ref, trace) as (servable, card):
+    def tfs_metadata(self, ref: ModelRef, record: RequestRecord) -> dict[str, Any]:
+        with self._serving(ref, record) as (servable, card):
             return tfserving.model_metadata(
                 card.name, servable.version, card.signature_name, card.inputs, card.outputs
             )
 
     # ---- Open Inference Protocol (V2) -------------------------------------------------------
-    def _v2_infer(self, card: ModelCard, body: bytes, header_length: int | None) -> Steps:
+    async def v2_infer(
+        self,
+        servable: Servable,
+        card: ModelCard,
+        body: bytes,
+        header_length: int | None,
+        record: RequestRecord,
+    ) -> Answer:
         request = v2.decode_infer(body, header_length, card.inputs, self.limits)
         options = parse_options(request.parameters, card)
         v2.check_requested_outputs(request, output_names(card, options))
-        outputs = derive((yield request.inputs), card, options)
+        outputs = derive(await self._predict(servable, request.inputs, record), card, options)
         source = PROBABILITIES if card.task == "classification" else None
-        version = str(card.version)
-        return v2.encode_infer(card.name, version, outputs, request, card.class_labels, source)
+        return v2.encode_infer(card.name, str(card.version), outputs, request, card.class_labels, source)
 
-    def v2_metadata(self, ref: ModelRef, trace: Trace) -> dict[str, Any]:
-        with self._serving(ref, trace) as (servable, card):
+    def v2_metadata(self, ref: ModelRef, record: RequestRecord) -> dict[str, Any]:
+        with self._serving(ref, record) as (servable, card):
             versions = [str(s.version) for s in self.registry.status(ref.name) if s.state == AVAILABLE]
             if ref.version is not None:
                 versions = [str(servable.version)]
@@ -164,8 +146,7 @@ class Inference:
 
     def v2_ready(self, ref: ModelRef) -> bool:
         """True if the named version (or any version) is AVAILABLE; NotFound for unknown ones."""
-        statuses = self.registry.status(ref.name, ref.version)
-        return any(s.state == AVAILABLE for s in statuses)
+        return any(s.state == AVAILABLE for s in self.registry.status(ref.name, ref.version))
 
     def model_index(self) -> list[dict[str, Any]]:
         """Every model and version the registry knows of, with state and reason (Triton's index)."""
@@ -175,27 +156,23 @@ class Inference:
                 statuses = self.registry.status(name)
             except NotFound:  # retired between the two calls
                 continue
-            for status in statuses:
-                entry: Mapping[str, Any] = {
-                    "name": name,
-                    "version": str(status.version),
-                    "state": status.state,
-                }
-                index.append({**entry, "reason": status.error or ""})
+            index += [
+                {"name": name, "version": str(s.version), "state": s.state, "reason": s.error or ""}
+                for s in statuses
+            ]
         return index
 
 
-def _finish(steps: Steps, outputs: Arrays) -> Answer:
-    try:
-        steps.send(outputs)
-    except StopIteration as done:
-        return done.value
-    raise RuntimeError("An inference handler asked for the model twice.")
+def _check_signature(card: ModelCard, requested: str | None) -> None:
+    if requested not in (None, "", card.signature_name):
+        raise InvalidInput(
+            f"Serving signature {requested!r} not found; model {card.name!r} has {card.signature_name!r}."
+        )
 
 
-HANDLERS: dict[str, Callable[[Inference, ModelCard, bytes, int | None], Steps]] = {
-    "tfs_predict": Inference._tfs_predict,
-    "tfs_classify": Inference._tfs_classify,
-    "tfs_regress": Inference._tfs_regress,
-    "v2_infer": Inference._v2_infer,
+HANDLERS: dict[str, Handler] = {
+    "tfs_predict": Inference.tfs_predict,
+    "tfs_classify": Inference.tfs_classify,
+    "tfs_regress": Inference.tfs_regress,
+    "v2_infer": Inference.v2_infer,
 }

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -154,22 +152,29 @@ def worker_started() -> None:
     update_process_metrics()
 
 
-@contextmanager
-def track_request(protocol: str) -> Iterator[None]:
-    IN_FLIGHT.labels(protocol).inc()
-    try:
-        yield
-    finally:
-        IN_FLIGHT.labels(protocol).dec()
+class RequestRecord:
+    """One metered request: in flight from creation until :meth:`finish`; its handler fills in what
+    it was about (only names the registry resolved become labels, so random 404s add no series)."""
 
+    __slots__ = ("_open", "_started", "endpoint", "instances", "model", "protocol", "version")
 
-def observe_request(
-    model: str, version: str, protocol: str, endpoint: str, code: int, seconds: float, instances: int
-) -> None:
-    REQUESTS.labels(model, version, protocol, endpoint, str(code)).inc()
-    REQUEST_LATENCY.labels(model, protocol, endpoint, str(code)).observe(seconds)
-    if instances:
-        REQUEST_INSTANCES.labels(model, endpoint).observe(instances)
+    def __init__(self, protocol: str, endpoint: str) -> None:
+        self.protocol, self.endpoint = protocol, endpoint
+        self.model, self.version, self.instances = "", "", 0
+        self._started, self._open = time.perf_counter(), True
+        IN_FLIGHT.labels(protocol).inc()
+
+    def finish(self, code: int) -> None:
+        """Count the request with its status; the first call wins (a lane may reach it twice)."""
+        if not self._open:
+            return
+        self._open = False
+        IN_FLIGHT.labels(self.protocol).dec()
+        seconds = time.perf_counter() - self._started
+        REQUESTS.labels(self.model, self.version, self.protocol, self.endpoint, str(code)).inc()
+        REQUEST_LATENCY.labels(self.model, self.protocol, self.endpoint, str(code)).observe(seconds)
+        if self.instances:
+            REQUEST_INSTANCES.labels(self.model, self.endpoint).observe(self.instances)
 
 
 def render() -> tuple[bytes, str]:
@@ -179,9 +184,3 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def mark_process_dead(pid: int) -> None:
-    """gunicorn child_exit hook: drop a dead worker's live gauges."""
-    if MULTIPROCESS:
-        multiprocess.mark_process_dead(pid)

@@ -61,7 +61,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Any]:
 @pytest.fixture
 def make_app(make_settings: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
     """create_app() with a registry synced once (no poller): deterministic for route tests."""
-    from service.app import build_registry, create_app
+    from service.http.asgi import create_app
+    from service.models.loading import build_registry
 
     registries = []
 

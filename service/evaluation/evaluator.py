@@ -27,7 +27,8 @@ from service.evaluation import figures, wire
 from service.evaluation.history import History
 from service.evaluation.labels import Accumulator, encode_labels
 from service.evaluation.options import Options, class_names, measure, parse_options, query_options, scores_of
-from service.inference import ModelRef, Trace
+from service.inference import ModelRef
+from service.metrics import RequestRecord
 from service.models.card import ModelCard
 from service.models.registry import Registry
 from service.models.servable import Servable
@@ -56,7 +57,7 @@ class Evaluator:
         self.stream = stream
 
     def evaluate(
-        self, ref: ModelRef, body: bytes, header_length: int | None, dialect: str, trace: Trace
+        self, ref: ModelRef, body: bytes, header_length: int | None, dialect: str, record: RequestRecord
     ) -> dict[str, Any]:
         """A JSON (or V2 binary) body: ``dialect`` is ``"tfserving"`` or ``"v2"``."""
 
@@ -68,13 +69,13 @@ class Evaluator:
             options = parse_options(request.options, card)
             count = len(next(iter(request.inputs.values())))
             labels = encode_labels(request.labels, card.task, class_names(card), count)
-            scores = self._scores(servable, card, request.inputs, trace)
+            scores = self._scores(servable, card, request.inputs, record)
             return self._finish(servable, card, options, labels, scores, started)
 
-        return self._acquired(ref, trace, work)
+        return self._acquired(ref, record, work)
 
     def evaluate_stream(
-        self, ref: ModelRef, stream: BinaryIO, query: Mapping[str, str], trace: Trace
+        self, ref: ModelRef, stream: BinaryIO, query: Mapping[str, str], record: RequestRecord
     ) -> dict[str, Any]:
         """An NDJSON body, read and scored a chunk at a time; options come from the query string."""
 
@@ -87,10 +88,10 @@ class Evaluator:
                     raise PayloadTooLarge(f"The stream holds more than {self.stream.max_rows} rows.")
                 where = _on_line(chunk.lines)
                 labels = encode_labels(chunk.labels, card.task, class_names(card), len(chunk.lines), where)
-                gathered.add(labels, self._scores(servable, card, chunk.inputs, trace))
+                gathered.add(labels, self._scores(servable, card, chunk.inputs, record))
             return self._finish(servable, card, options, *gathered.arrays(), started)
 
-        return self._acquired(ref, trace, work)
+        return self._acquired(ref, record, work)
 
     def history(self, ref: ModelRef, query: Mapping[str, str]) -> list[dict[str, Any]]:
         """``GET .../evaluations``: recorded evaluations, newest first (``version``, ``dataset``, ``limit``)."""
@@ -105,18 +106,21 @@ class Evaluator:
         return self.history_store.read(ref.name, version, query.get("dataset"), _limit(query.get("limit")))
 
     def _acquired(
-        self, ref: ModelRef, trace: Trace, work: Callable[[Servable, ModelCard, float], dict[str, Any]]
+        self,
+        ref: ModelRef,
+        record: RequestRecord,
+        work: Callable[[Servable, ModelCard, float], dict[str, Any]],
     ) -> dict[str, Any]:
         started = time.perf_counter()
         with self.registry.acquire(ref.name, ref.version, ref.label) as servable:
-            trace.model, trace.version = ref.name, str(servable.version)
+            record.model, record.version = ref.name, str(servable.version)
             assert servable.card is not None  # AVAILABLE servables always carry their card
             return work(servable, servable.card, started)
 
     def _scores(
-        self, servable: Servable, card: ModelCard, inputs: dict[str, np.ndarray], trace: Trace
+        self, servable: Servable, card: ModelCard, inputs: dict[str, np.ndarray], record: RequestRecord
     ) -> np.ndarray:
-        trace.instances += len(next(iter(inputs.values())))
+        record.instances += len(next(iter(inputs.values())))
         return scores_of(servable.predict(inputs, timeout=self.timeout), card)
 
     def _finish(
@@ -140,8 +144,8 @@ class Evaluator:
         }
         gauges = {**figures.scalars(computed), "sample_count": float(len(labels))}
         metrics.record_evaluation(card.name, servable.version, options.dataset, gauges)
-        record = {**result, "metrics": {k: v for k, v in computed.items() if k != "roc_curve"}}
-        self.history_store.append(card.name, {"evaluated_at": _now(), **record})
+        entry = {**result, "metrics": {k: v for k, v in computed.items() if k != "roc_curve"}}
+        self.history_store.append(card.name, {"evaluated_at": _now(), **entry})
         return result
 
 

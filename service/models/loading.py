@@ -1,25 +1,30 @@
 """Turns a version folder into an executor ready for traffic: load, check against the card, warm up.
 
 The registry calls :func:`make_loader`'s result from its poller thread; this is where the runtime
-(TensorFlow), the micro-batcher and the inference metrics meet.
+(TensorFlow), the micro-batcher and the batch metrics meet, and :func:`build_registry` wires them
+to the repository and the serving config.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from service import metrics
+from service.batching.direct import DirectExecutor
+from service.batching.scheduler import MicroBatcher
 from service.config import Settings
 from service.errors import ModelLoadError
 from service.models.card import ModelCard, TensorSpec
-from service.models.config import BatchingConfig
-from service.models.servable import Arrays, DirectExecutor, Executor
+from service.models.config import BatchingConfig, load_model_config
+from service.models.registry import Loader, Registry
+from service.models.repository import Repository
+from service.models.servable import Arrays, Executor
 
 if TYPE_CHECKING:
     from service.models.runtime import LoadedModel
@@ -88,17 +93,6 @@ def calibrate_row_multiple(model: LoadedModel, card: ModelCard) -> int:
     return model.row_multiple
 
 
-def _timed(model: Callable[[Arrays], Arrays], card: ModelCard) -> Callable[[Arrays], Arrays]:
-    def run(inputs: Arrays) -> Arrays:
-        started = time.perf_counter()
-        outputs = model(inputs)
-        rows = len(next(iter(inputs.values())))
-        metrics.observe_batch(card.name, card.version, rows, time.perf_counter() - started)
-        return outputs
-
-    return run
-
-
 def prepare(card: ModelCard, path: Path) -> LoadedModel:
     """Load a version, check it against its card, warm it up and calibrate its row padding.
 
@@ -120,24 +114,37 @@ def prepare(card: ModelCard, path: Path) -> LoadedModel:
     return model
 
 
-def make_loader(settings: Settings) -> Callable[[ModelCard, Path, BatchingConfig], Executor]:
-    from service.batching import MicroBatcher
+def make_loader(settings: Settings) -> Loader:
+    """The registry's loader: prepare a version, then put it behind a micro-batcher (or call it directly)."""
     from service.models import runtime
 
     runtime.configure_threads(settings.intra_op_threads, settings.tf_inter_op_threads)
 
     def load(card: ModelCard, path: Path, batching: BatchingConfig) -> Executor:
-        run = _timed(prepare(card, path), card)
+        model = prepare(card, path)
+        on_batch = partial(metrics.observe_batch, card.name, card.version)
         enabled = settings.batching if batching.enabled is None else batching.enabled
         if not enabled:
-            return DirectExecutor(run)
+            return DirectExecutor(model, on_batch=on_batch)
         timeout = settings.batch_timeout if batching.batch_timeout is None else batching.batch_timeout
         return MicroBatcher(
-            run,
+            model,
             max_batch_size=batching.max_batch_size or settings.max_batch_size,
             batch_timeout=timeout,
             max_queue=settings.max_queue,
             name=f"{card.name}:{card.version}",
+            on_batch=on_batch,
         )
 
     return load
+
+
+def build_registry(settings: Settings) -> Registry:
+    """A registry over the configured repository and serving config, loading through :func:`make_loader`."""
+    return Registry(
+        Repository(settings.model_repository),
+        make_loader(settings),
+        config_source=partial(load_model_config, settings.model_config_path),
+        poll_interval=settings.poll_interval,
+        unload_timeout=settings.request_timeout,
+    )

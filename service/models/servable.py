@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,26 +30,6 @@ class Executor(Protocol):
     def submit_async(self, inputs: Arrays, timeout: float | None = None) -> Awaitable[Arrays]: ...
 
     def close(self, timeout: float | None = None) -> None: ...
-
-
-class DirectExecutor:
-    """Calls the model on the request thread: batching switched off for this model."""
-
-    def __init__(self, run: Callable[[Arrays], Arrays]) -> None:
-        self._run = run
-        self._closed = False
-
-    def submit(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
-        if self._closed:
-            raise Unavailable("The model version is shutting down.")
-        return self._run(inputs)
-
-    async def submit_async(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
-        # Off the event loop: a model call would otherwise stall every other connection.
-        return await asyncio.get_running_loop().run_in_executor(None, self.submit, inputs, timeout)
-
-    def close(self, timeout: float | None = None) -> None:
-        self._closed = True
 
 
 class Servable:

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.app import build_registry
 from service.errors import NotFound, Unavailable
+from service.models.loading import build_registry
 from service.models.registry import Registry
 from service.models.repository import Repository
 from tests.fixtures.tiny_models import corrupt_version, export

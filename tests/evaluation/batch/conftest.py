@@ -13,10 +13,12 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from service.app import build_registry, create_app
 from service.config import load_settings
 from service.datafiles import write_idx
 from service.evaluation.batch import cli, client
+from service.http.asgi import create_app
+from service.models.loading import build_registry
+from tests.http.client import client_for
 
 APP_URL = "http://service.test"
 IMAGES = np.random.default_rng(4).integers(0, 256, (300, 28, 28), dtype=np.uint8)
@@ -31,19 +33,20 @@ def digits_idx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-class FlaskAdapter(requests.adapters.BaseAdapter):
-    """Sends ``requests`` calls to a Flask app's test client, so HTTP scoring runs without a server."""
+class AppAdapter(requests.adapters.BaseAdapter):
+    """Sends ``requests`` calls to the app gunicorn runs, in-process, so HTTP scoring needs no server."""
 
     def __init__(self, app: Any) -> None:
         super().__init__()
         self.app = app
+        self.client = client_for(app)
         self.calls = 0
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         self.calls += 1
         url = urlsplit(request.url or "")
         path = url.path + (f"?{url.query}" if url.query else "")
-        answer = self.app.test_client().open(
+        answer = self.client.open(
             path, method=request.method, data=request.body, headers=dict(request.headers)
         )
         response = requests.Response()
@@ -70,9 +73,9 @@ def service_app(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture
-def served(service_app: Any, monkeypatch: pytest.MonkeyPatch) -> FlaskAdapter:
+def served(service_app: Any, monkeypatch: pytest.MonkeyPatch) -> AppAdapter:
     """The app at APP_URL for every ``requests`` session the job opens."""
-    adapter = FlaskAdapter(service_app)
+    adapter = AppAdapter(service_app)
 
     def session(pool_size: int) -> requests.Session:
         s = requests.Session()

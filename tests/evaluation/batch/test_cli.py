@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from service.datafiles import sha256_file
-from tests.evaluation.batch.conftest import APP_URL, DIGITS, FlaskAdapter
+from tests.evaluation.batch.conftest import APP_URL, DIGITS, AppAdapter
 from tests.server import free_port
 
 Run = Callable[..., tuple[int, str, str]]
@@ -32,7 +32,7 @@ def assert_png(path: Path) -> None:
 
 
 def test_digits_offline_and_over_http_give_identical_figures(
-    run_cli: Run, served: FlaskAdapter, digits_idx: Path, tiny_template: Path, tmp_path: Path
+    run_cli: Run, served: AppAdapter, digits_idx: Path, tiny_template: Path, tmp_path: Path
 ) -> None:
     common = (
         "--model",
@@ -68,7 +68,7 @@ def test_digits_offline_and_over_http_give_identical_figures(
 
 
 def test_bad_rows_are_listed_the_same_way_offline_and_over_http(
-    run_cli: Run, served: FlaskAdapter, tiny_template: Path, tmp_path: Path
+    run_cli: Run, served: AppAdapter, tiny_template: Path, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(8)
     rows = ["a,b,label", *(f"{a:.3f},{b:.3f},{int(a + b > 1)}" for a, b in rng.random((120, 2)))]
@@ -184,9 +184,9 @@ def test_failures_exit_2_with_one_line(
 
 
 def test_version_gone_mid_job_fails_clearly(
-    run_cli: Run, served: FlaskAdapter, digits_idx: Path, tmp_path: Path
+    run_cli: Run, served: AppAdapter, digits_idx: Path, tmp_path: Path
 ) -> None:
-    registry = served.app.extensions["registry"]
+    registry = served.app.registry
     real = registry.acquire
     calls = {"n": 0}
 

@@ -9,15 +9,14 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from service.app import build_registry, create_app
 from service.config import load_settings
-from tests.frontends import FRONT_ENDS, client_for
+from service.http.asgi import create_app
+from service.models.loading import build_registry
+from tests.http.client import client_for
 
 
-@pytest.fixture(scope="module", params=FRONT_ENDS)
-def client(
-    request: pytest.FixtureRequest, tiny_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Client]:
+@pytest.fixture(scope="module")
+def client(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     import shutil
 
     root = tmp_path_factory.mktemp("api") / "models"
@@ -29,7 +28,7 @@ def client(
     registry = build_registry(settings)
     registry.sync()
     app = create_app(settings, registry)
-    yield client_for(request.param, app, settings)
+    yield client_for(app)
     registry.stop()
 
 

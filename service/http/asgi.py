@@ -1,37 +1,38 @@
-"""The ASGI entry point gunicorn runs: model-running POSTs on the event loop, everything else in Flask.
+"""The ASGI entry gunicorn runs: every request is matched against the one route table, then answered
+on the event loop (routes that run a model) or by the Flask app behind a WSGI bridge (the rest).
 
-Under gunicorn's ``asgi`` worker one event loop per worker parses every connection. Requests that
-run a model (TF Serving ``:predict``/``:classify``/``:regress``, V2 ``/infer``) are decoded and
-encoded on the loop and *await* the micro-batcher, so one worker keeps dozens of requests in
-flight on a single thread and they merge into large batches while the model runs (the model
-call itself releases the GIL on the batcher's thread). Everything else (status, metadata,
-``:evaluate``, ``/metrics``, health, and every error on other routes) goes to the Flask app,
-run in a thread pool through a WSGI bridge.
+Under gunicorn's ``asgi`` worker one event loop per worker parses every connection. A model-running
+request (TF Serving ``:predict``/``:classify``/``:regress``, V2 ``/infer``) is read, decoded and
+encoded on the loop and *awaits* the micro-batcher, so one worker keeps dozens of requests in flight
+on a single thread and they merge into large batches while the model runs (the model call releases
+the GIL on the batcher's thread). Status, metadata, ``:evaluate``, health and ``/metrics`` run in
+Flask on a thread pool. Unknown routes and wrong methods are answered here, from the table.
 
-Both lanes share the URL grammar (:mod:`service.routes`), the request handlers
-(:class:`service.inference.Inference`) and the error tree, so they answer alike; the tests hold
-them to it. gunicorn calls :func:`create_app` in each worker after fork.
+:func:`create_app` is the application factory: it wires settings, registry, inference, evaluation
+and both lanes, and receives a registry from tests that build their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-import orjson
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
-from service import metrics, routes
-from service.app import create_app as create_flask_app
 from service.config import Settings, load_settings
 from service.errors import ServiceError
-from service.inference import Inference, Trace
+from service.evaluation.evaluator import Evaluator, StreamLimits
+from service.evaluation.history import History
+from service.http import routes, views
+from service.http.responses import JSON, render_error
+from service.inference import Inference
+from service.metrics import RequestRecord
+from service.models.loading import build_registry
 from service.models.registry import Registry
+from service.protocol.common import Limits
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
 
 
 class ClientGone(Exception):
@@ -56,11 +58,11 @@ def _terminated_input(app: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class ServingApp:
-    """ASGI application: the inference lane on the loop, and the Flask app behind a WSGI bridge."""
+    """ASGI application: the route table's LOOP lane on the event loop, its FLASK lane over a bridge."""
 
-    def __init__(self, flask_app: Flask, settings: Settings) -> None:
-        self.inference: Inference = flask_app.extensions["inference"]
-        self.registry: Registry = flask_app.extensions["registry"]
+    def __init__(self, inference: Inference, flask_app: Flask, settings: Settings) -> None:
+        self.inference = inference
+        self.registry: Registry = inference.registry
         self.max_body = settings.max_body_bytes
         self._bridge = WSGIMiddleware(_terminated_input(flask_app.wsgi_app), workers=settings.threads)
 
@@ -68,52 +70,52 @@ class ServingApp:
         kind = scope["type"]
         if kind == "http":
             try:
-                route = routes.inference_route(scope["path"]) if scope["method"] == "POST" else None
-            except ServiceError as exc:  # a malformed version in a model-running URL
-                await _send(send, *_error(exc.message, exc.status))
+                route, values = routes.match(scope["method"], scope["path"])
+            except ServiceError as exc:
+                await _send(send, *_error(exc, scope))
                 return
-            if route is None:
-                await self._bridge(scope, receive, send)  # type: ignore[arg-type]
+            if route.lane == routes.LOOP:
+                await self._run_model(route, values, scope, receive, send)
             else:
-                await self._infer(route, scope, receive, send)
+                await self._bridge(scope, receive, send)  # type: ignore[arg-type]
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         else:  # websockets: nothing here speaks them
             await send({"type": "websocket.close", "code": 1003})
 
-    async def _infer(self, route: routes.InferenceRoute, scope: Scope, receive: Receive, send: Send) -> None:
-        started, trace = time.perf_counter(), Trace()
-        with metrics.track_request(route.protocol):
-            try:
-                status, body, headers = await self._answer(route, scope, receive, trace)
-            except ClientGone:
-                status = 499  # nginx's "client closed request": counted, never sent
-            else:
-                await _send(send, status, body, headers)
-        seconds = time.perf_counter() - started
-        metrics.observe_request(
-            trace.model, trace.version, route.protocol, route.endpoint, status, seconds, trace.instances
-        )
+    async def _run_model(
+        self, route: routes.Route, values: Mapping[str, str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        assert route.metric is not None  # every model-running route is metered
+        record, status = RequestRecord(*route.metric), 500
+        try:
+            status, body, headers = await self._answer(route, values, scope, receive, record)
+            await _send(send, status, body, headers)
+        except ClientGone:
+            status = 499  # nginx's "client closed request": counted, never sent
+        finally:
+            record.finish(status)
 
     async def _answer(
-        self, route: routes.InferenceRoute, scope: Scope, receive: Receive, trace: Trace
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        self,
+        route: routes.Route,
+        values: Mapping[str, str],
+        scope: Scope,
+        receive: Receive,
+        record: RequestRecord,
+    ) -> tuple[int, bytes, Headers]:
         try:
+            ref = routes.model_ref(values)
             mimetype, declared, binary_header = _request_headers(scope["headers"])
-            header_length = routes.parse_header_length(binary_header) if route.protocol == "v2" else None
-            routes.check_media_type(mimetype, route.media_types)
+            header_length = routes.parse_header_length(binary_header) if route.binary else None
+            routes.check_media_type(route, mimetype)
             body = await self._read_body(receive, declared)
-            payload, headers = await self.inference.answer_async(
-                route.kind, route.ref, body, header_length, trace
-            )
+            payload, headers = await self.inference.run(route.endpoint, ref, body, header_length, record)
             return 200, payload, _encode_headers(headers, len(payload))
-        except ServiceError as exc:
-            return _error(exc.message, exc.status)
         except ClientGone:
             raise
-        except Exception:
-            log.exception("Unhandled error on POST %s", scope["path"])
-            return _error(f"Internal error while handling POST {scope['path']}; see the server log.", 500)
+        except Exception as exc:  # ServiceErrors as themselves, anything else as a logged 500
+            return _error(exc, scope)
 
     async def _read_body(self, receive: Receive, declared: int | None) -> bytes:
         """The whole body, refused with 413 as soon as it is known to pass the limit."""
@@ -145,7 +147,7 @@ class ServingApp:
                 return
 
 
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def _send(send: Send, status: int, body: bytes, headers: Headers) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -163,7 +165,7 @@ def _request_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | Non
     return mimetype, declared, header_length
 
 
-def _encode_headers(headers: dict[str, str], length: int) -> list[tuple[bytes, bytes]]:
+def _encode_headers(headers: Mapping[str, str], length: int) -> Headers:
     # Names keep their usual casing on the HTTP/1.1 wire, as TF Serving and Triton send them:
     # header names are case-insensitive, but hand-written clients do index them exactly.
     encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
@@ -171,18 +173,23 @@ def _encode_headers(headers: dict[str, str], length: int) -> list[tuple[bytes, b
     return encoded
 
 
-def _error(message: str, status: int) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    body = orjson.dumps({"error": message})
-    return status, body, _encode_headers({"Content-Type": "application/json"}, len(body))
+def _error(exc: BaseException, scope: Scope) -> tuple[int, bytes, Headers]:
+    status, body = render_error(exc, scope["method"], scope["path"])
+    return status, body, _encode_headers({"Content-Type": JSON}, len(body))
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> ServingApp:
-    """Build the ASGI app (and with it the Flask app, the registry and the loaded models)."""
+    """Wire the service. Without a registry, one is built and started (initial load + poller)."""
     settings = settings or load_settings()
-    app = ServingApp(create_flask_app(settings, registry), settings)
-    # TensorFlow and the loaded models leave ~400k objects to the cyclic GC; a full collection of
-    # them stalls the event loop for ~140 ms (a p99 spike every few thousand requests). Exempt what
-    # exists now; versions loaded later are few objects and stay collectable.
-    gc.collect()
-    gc.freeze()
-    return app
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if registry is None:
+        registry = build_registry(settings)
+        registry.start()
+    limits = Limits(max_instances=settings.max_instances, allow_nonfinite=settings.allow_nonfinite)
+    inference = Inference(registry, limits, settings.request_timeout)
+    stream = StreamLimits(settings.max_evaluation_rows, settings.max_line_bytes)
+    history = History(settings.data_dir / "evaluations")
+    evaluator = Evaluator(registry, history, limits, settings.request_timeout, stream)
+    return ServingApp(inference, views.create_flask_app(settings, inference, evaluator), settings)

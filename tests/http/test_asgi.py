@@ -1,6 +1,6 @@
-"""service.asgi on an event loop: body limits and streaming, disconnects, headers, lifespan, batching.
+"""service.http.asgi on an event loop: body limits and streaming, disconnects, headers, lifespan, batching.
 
-The route and error tables run through both front ends in ``tests/api``; these are the cases only
+The route and error tables run through this app in the other ``tests/http`` modules; these are the cases only
 raw ASGI messages can express (how much of a body is read, a client that goes away) and the
 event loop's own job: many requests in flight on one thread, merged into batches.
 """
@@ -17,9 +17,9 @@ import numpy as np
 import orjson
 import pytest
 
-from service.app import build_registry, create_app
-from service.asgi import ServingApp
 from service.config import Settings, load_settings
+from service.http.asgi import ServingApp, create_app
+from service.models.loading import build_registry
 from service.models.servable import END
 
 LIMIT = 10_000
@@ -37,7 +37,7 @@ def settings(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> S
 def app(settings: Settings) -> Iterator[ServingApp]:
     registry = build_registry(settings)
     registry.sync()
-    yield ServingApp(create_app(settings, registry), settings)
+    yield create_app(settings, registry)
     registry.stop()
 
 
@@ -184,7 +184,7 @@ def test_concurrent_requests_on_one_loop_are_batched_and_answered_exactly(app: S
 def test_lifespan_startup_and_a_shutdown_that_drains_the_registry(settings: Settings) -> None:
     registry = build_registry(settings)
     registry.sync()
-    app = ServingApp(create_app(settings, registry), settings)
+    app = create_app(settings, registry)
     messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
     sent: list[dict[str, Any]] = []
 
@@ -222,7 +222,7 @@ def test_with_batching_off_the_model_still_runs_off_the_loop(tiny_template: Path
     registry = build_registry(settings)
     registry.sync()
     try:
-        app = ServingApp(create_app(settings, registry), settings)
+        app = create_app(settings, registry)
         threads: list[str] = []
         servable = registry._models["regressor"].servables[2]
         run = servable.executor._run  # type: ignore[union-attr]

@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from flask import Flask
 from sklearn import metrics as skm
 from werkzeug.test import Client
 
-from service.app import build_registry, create_app
 from service.config import Settings, load_settings
+from service.http.asgi import ServingApp, create_app
+from service.models.loading import build_registry
 from service.models.registry import Registry
-from tests.frontends import FRONT_ENDS, client_for
+from tests.http.client import client_for
 
 RNG = np.random.default_rng(21)
 IMAGES = RNG.random((60, 28, 28)).astype(np.float32)
@@ -29,7 +29,7 @@ XS = np.linspace(-3, 3, 40).astype(np.float32)
 TARGETS = 0.5 * XS + 3 + RNG.normal(0, 0.2, 40)
 
 
-def build(root: Path) -> tuple[Flask, Registry, Settings]:
+def build(root: Path) -> tuple[ServingApp, Registry, Settings]:
     settings = load_settings(
         {}, model_repository=root / "models", data_dir=root / "var", max_body_bytes=1_500_000,
         max_instances=100, max_line_bytes=20_000, max_evaluation_rows=300,
@@ -39,14 +39,9 @@ def build(root: Path) -> tuple[Flask, Registry, Settings]:
     return create_app(settings, registry), registry, settings
 
 
-@pytest.fixture(scope="module", params=FRONT_ENDS)
-def front_end(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture(scope="module")
-def root(front_end: str, tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp(f"evaluate-{front_end}")  # its own evaluation history
+def root(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("evaluate")  # its own evaluation history
     shutil.copytree(tiny_template, root / "models")
     (root / "models" / "serving.yaml").write_text(
         "models:\n  regressor:\n    version_policy: all\n    labels: {stable: 1, canary: 2}\n"
@@ -55,9 +50,9 @@ def root(front_end: str, tiny_template: Path, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="module")
-def client(front_end: str, root: Path) -> Iterator[Client]:
-    app, registry, settings = build(root)
-    yield client_for(front_end, app, settings)
+def client(root: Path) -> Iterator[Client]:
+    app, registry, _ = build(root)
+    yield client_for(app)
     registry.stop()
 
 
@@ -296,7 +291,7 @@ def test_history_filters_and_survives_a_new_app(client: Client, root: Path) -> N
     assert {r["version"] for r in by_label} == {"2"}
     app, registry, _ = build(root)  # a restart: a new app over the same data_dir
     try:
-        again = app.test_client().get("/v1/models/regressor/evaluations").get_json()["evaluations"]
+        again = client_for(app).get("/v1/models/regressor/evaluations").get_json()["evaluations"]
     finally:
         registry.stop()
     assert again[:3] == every[:3]

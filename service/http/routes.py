@@ -1,0 +1,173 @@
+"""The one route table: every HTTP route with its methods, lane, accepted bodies and metric labels.
+
+Both lanes read it. The ASGI entry (:mod:`service.http.asgi`) matches every request here: routes
+in the ``LOOP`` lane (the ones that run a model) are answered on the event loop, the others are
+handed to the Flask app (:mod:`service.http.views`), which registers exactly the ``FLASK`` routes of
+this table. Unknown paths and wrong methods are answered from here, before either lane runs.
+
+TF Serving's URL grammar is ``/v1/models/{name}[/versions/{v}|/labels/{l}][:verb|/resource]``;
+the Open Inference Protocol's is ``/v2/models/{name}[/versions/{v}]/...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+from werkzeug.exceptions import NotFound as WerkzeugNotFound
+from werkzeug.routing import BaseConverter, Map, Rule
+
+from service.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.inference import ModelRef
+
+LOOP, FLASK = "loop", "flask"
+BINARY_HEADER = "Inference-Header-Content-Length"
+# curl -d sends form-urlencoded and TF Serving ignores the content type, so its users' habits work.
+JSON_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded", "text/plain"})
+BINARY_TYPES = JSON_TYPES | {"application/octet-stream"}
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
+TFS_VERBS = ("predict", "classify", "regress", "evaluate")
+
+
+class _Segment(BaseConverter):
+    """A TF Serving name, version or label: anything up to the next ``/`` or ``:``."""
+
+    regex = r"[^/:]+"
+
+
+class _UnknownVerb(BaseConverter):
+    """A ``:verb`` that is none of TF Serving's (those have routes of their own)."""
+
+    regex = r"(?!(?:" + "|".join(TFS_VERBS) + r")(?![A-Za-z]))[A-Za-z]+"
+
+
+CONVERTERS = {"segment": _Segment, "unknown_verb": _UnknownVerb}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: its URL rules, methods, lane, the bodies it accepts and its metric labels."""
+
+    endpoint: str  # the handler's name in its lane
+    rules: tuple[str, ...]
+    methods: tuple[str, ...]
+    lane: str = FLASK
+    media_types: frozenset[str] = frozenset()  # content types a POST body may have
+    metric: tuple[str, str] | None = None  # (protocol, endpoint) labels of serving_requests_total
+
+    @property
+    def binary(self) -> bool:
+        """True if bodies may use the V2 binary tensor extension (and its header length)."""
+        return "application/octet-stream" in self.media_types
+
+
+_TFS = (
+    "/v1/models/<segment:name>",
+    "/v1/models/<segment:name>/versions/<segment:version>",
+    "/v1/models/<segment:name>/labels/<segment:label>",
+)
+_V2 = ("/v2/models/<name>", "/v2/models/<name>/versions/<version>")
+GET, POST = ("GET",), ("POST",)
+
+
+def _each(prefixes: tuple[str, ...], suffix: str) -> tuple[str, ...]:
+    return tuple(prefix + suffix for prefix in prefixes)
+
+
+def _tfs_model_route(verb: str) -> Route:
+    return Route(f"tfs_{verb}", _each(_TFS, f":{verb}"), POST, LOOP, JSON_TYPES, ("tfserving", verb))
+
+
+ROUTES = (
+    # ---- the model-running routes: answered on the event loop
+    _tfs_model_route("predict"),
+    _tfs_model_route("classify"),
+    _tfs_model_route("regress"),
+    Route("v2_infer", _each(_V2, "/infer"), POST, LOOP, BINARY_TYPES, ("v2", "infer")),
+    # ---- TF Serving REST v1
+    Route("tfs_status", _TFS, GET),
+    Route("tfs_metadata", _each(_TFS, "/metadata"), GET, metric=("tfserving", "metadata")),
+    Route(
+        "tfs_evaluate",
+        _each(_TFS, ":evaluate"),
+        POST,
+        FLASK,
+        JSON_TYPES | NDJSON_TYPES,
+        ("tfserving", "evaluate"),
+    ),
+    Route("tfs_evaluations", _each(_TFS, "/evaluations"), GET),
+    Route("tfs_unknown_verb", _each(_TFS, ":<unknown_verb:verb>"), ("GET", "POST")),
+    # ---- Open Inference Protocol (V2) and Triton's extensions
+    Route("v2_server_metadata", ("/v2",), GET),
+    Route("live", ("/v2/health/live", "/healthz"), GET),
+    Route("ready", ("/v2/health/ready", "/readyz"), GET),
+    Route("v2_models", ("/v2/models",), GET),
+    Route("v2_repository_index", ("/v2/repository/index",), POST),
+    Route("v2_model_metadata", _V2, GET, metric=("v2", "metadata")),
+    Route("v2_model_ready", _each(_V2, "/ready"), GET),
+    Route(
+        "v2_evaluate", _each(_V2, "/evaluate"), POST, FLASK, BINARY_TYPES | NDJSON_TYPES, ("v2", "evaluate")
+    ),
+    # ---- operations
+    Route("metrics", ("/metrics", "/monitoring/prometheus/metrics"), GET),
+)
+BY_ENDPOINT = {route.endpoint: route for route in ROUTES}
+
+_MAP = Map(
+    [Rule(rule, endpoint=route.endpoint, methods=route.methods) for route in ROUTES for rule in route.rules],
+    converters=CONVERTERS,
+    merge_slashes=False,  # werkzeug would answer '//' with a redirect; here it is a 404 like any typo
+)
+_URLS = _MAP.bind("")
+
+
+@lru_cache(maxsize=1024)
+def match(method: str, path: str) -> tuple[Route, Mapping[str, str]]:
+    """The route and URL values for ``method path`` (memoised: the values must not be changed).
+
+    Raises NotFound or MethodNotAllowed with the message the client gets.
+    """
+    try:
+        endpoint, values = _URLS.match(path, method)
+    except WerkzeugMethodNotAllowed as exc:
+        allowed = [m for m in exc.valid_methods or () if m not in ("HEAD", "OPTIONS")]
+        endpoint, values = _URLS.match(path, allowed[0])
+        what = f":{endpoint[4:]}" if endpoint.startswith("tfs_") and ":" in path else path
+        raise MethodNotAllowed(f"{what} takes {' or '.join(allowed)}, not {method}.") from None
+    except WerkzeugNotFound:
+        raise NotFound(f"No route for {method} {path}.") from None
+    return BY_ENDPOINT[endpoint], values
+
+
+def model_ref(values: Mapping[str, str]) -> ModelRef:
+    """What a model route's URL names: a model, and a version (a positive integer) or a label."""
+    name = values["name"]
+    return ModelRef(name, parse_version(values.get("version"), name), values.get("label"))
+
+
+def parse_version(raw: str | None, name: str) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise NotFound(f"Model {name!r} has no version {raw!r}; versions are positive integers.")
+    return int(raw)
+
+
+def check_media_type(route: Route, mimetype: str) -> None:
+    if mimetype not in route.media_types:
+        raise UnsupportedMediaType(f"Content type {mimetype!r} is not supported here; send application/json.")
+
+
+def parse_header_length(header: str | None) -> int | None:
+    """The V2 binary extension's JSON header length, or None when the header is absent."""
+    if header is None:
+        return None
+    if not header.isdigit():
+        raise InvalidInput(f"{BINARY_HEADER} must be a non-negative integer; got {header!r}.")
+    return int(header)
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")

@@ -1,0 +1,218 @@
+"""The Flask app: the route table's FLASK lane (status, metadata, evaluation, health, metrics).
+
+Thin views over :class:`~service.inference.Inference` and :class:`~service.evaluation.evaluator.Evaluator`.
+The app is only ever reached through :mod:`service.http.asgi`, which has already matched the route,
+so the views are registered from the same table and every error goes through the one renderer.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.wsgi import LimitedStream
+
+from service import metrics
+from service.config import Settings
+from service.errors import NotFound, ServiceError
+from service.evaluation.evaluator import Evaluator
+from service.http import routes
+from service.http.responses import JSON, json_body, render_error
+from service.inference import Inference
+from service.metrics import RequestRecord
+from service.protocol import v2
+
+SERVER_NAME = "model-serving"
+SERVER_VERSION = "0.1.0"
+V2_EXTENSIONS = ["binary_tensor_data", "classification", "model_repository", "evaluation"]
+
+
+def json_response(doc: Any, status: int = 200) -> Response:
+    return Response(json_body(doc), status, mimetype=JSON)
+
+
+def _inference() -> Inference:
+    return current_app.extensions["inference"]
+
+
+def _evaluator() -> Evaluator:
+    return current_app.extensions["evaluator"]
+
+
+# ---- TF Serving REST v1 ------------------------------------------------------------------------
+def tfs_status(**values: str) -> Response:
+    return json_response(_inference().tfs_status(routes.model_ref(values)))
+
+
+def tfs_metadata(**values: str) -> Response:
+    return json_response(_inference().tfs_metadata(routes.model_ref(values), g.record))
+
+
+def tfs_evaluate(**values: str) -> Response:
+    return _evaluate(routes.model_ref(values), "tfserving")
+
+
+def tfs_evaluations(**values: str) -> Response:
+    evaluations = _evaluator().history(routes.model_ref(values), request.args)
+    return json_response({"evaluations": evaluations})
+
+
+def tfs_unknown_verb(verb: str, **values: str) -> Response:
+    raise NotFound(f"Unknown method ':{verb}'; use :predict, :classify, :regress or :evaluate.")
+
+
+# ---- Open Inference Protocol (KServe V2) -------------------------------------------------------
+def v2_server_metadata() -> Response:
+    return json_response(v2.server_metadata(SERVER_NAME, SERVER_VERSION, V2_EXTENSIONS))
+
+
+def live() -> Response:
+    return json_response({"live": True})
+
+
+def ready() -> Response:
+    waiting = _inference().registry.not_ready()
+    if waiting:
+        error = f"Waiting for a version of: {', '.join(waiting)} to become AVAILABLE."
+        return json_response({"ready": False, "error": error}, 503)
+    return json_response({"ready": True})
+
+
+def v2_models() -> Response:
+    return json_response({"models": _inference().model_index()})
+
+
+def v2_repository_index() -> Response:
+    states = {"AVAILABLE": "READY", "END": "UNAVAILABLE"}
+    index = [{**e, "state": states.get(e["state"], e["state"])} for e in _inference().model_index()]
+    return json_response(index)
+
+
+def v2_model_metadata(**values: str) -> Response:
+    return json_response(_inference().v2_metadata(routes.model_ref(values), g.record))
+
+
+def v2_model_ready(**values: str) -> Response:
+    ready = _inference().v2_ready(routes.model_ref(values))
+    doc: dict[str, Any] = {"name": values["name"], "ready": ready}
+    if "version" in values:
+        doc["version"] = values["version"]
+    return json_response(doc, 200 if ready else 503)
+
+
+def v2_evaluate(**values: str) -> Response:
+    return _evaluate(routes.model_ref(values), "v2")
+
+
+def prometheus_metrics() -> Response:
+    payload, content_type = metrics.render()
+    return Response(payload, 200, content_type=content_type)
+
+
+# ---- evaluation (both dialects) ----------------------------------------------------------------
+def _evaluate(ref: Any, dialect: str) -> Response:
+    """A JSON body (size-limited like :predict) or an NDJSON stream (bounded per line instead)."""
+    route = routes.BY_ENDPOINT[request.endpoint or ""]
+    routes.check_media_type(route, request.mimetype)
+    if request.mimetype in routes.NDJSON_TYPES:
+        return json_response(_evaluator().evaluate_stream(ref, _input_stream(), request.args, g.record))
+    header_length = (
+        routes.parse_header_length(request.headers.get(routes.BINARY_HEADER)) if route.binary else None
+    )
+    result = _evaluator().evaluate(ref, _body(), header_length, dialect, g.record)
+    return json_response(result)
+
+
+def _body() -> bytes:
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        return _read_streamed(request.environ["wsgi.input"], current_app.config["MAX_CONTENT_LENGTH"])
+    # With a Content-Length, werkzeug answers 413 from MAX_CONTENT_LENGTH before reading anything.
+    return request.get_data(cache=False)
+
+
+def _read_streamed(stream: Any, limit: int) -> bytes:
+    """Read a chunked body, refusing it as soon as it passes ``limit`` (werkzeug would truncate it)."""
+    parts, size = [], 0
+    while chunk := stream.read(min(1 << 20, limit + 1 - size)):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise routes.too_large(limit)
+    return b"".join(parts)
+
+
+def _input_stream() -> BinaryIO:
+    """The raw request body as a stream, read as it arrives (chunked or with a Content-Length)."""
+    raw = request.environ["wsgi.input"]
+    if request.content_length is not None:
+        return LimitedStream(raw, request.content_length)  # type: ignore[return-value]
+    # Chunked: gunicorn de-chunks and marks the input terminated; otherwise there is no body.
+    return raw if request.environ.get("wsgi.input_terminated") else io.BytesIO()
+
+
+VIEWS: dict[str, Callable[..., Response]] = {
+    "tfs_status": tfs_status,
+    "tfs_metadata": tfs_metadata,
+    "tfs_evaluate": tfs_evaluate,
+    "tfs_evaluations": tfs_evaluations,
+    "tfs_unknown_verb": tfs_unknown_verb,
+    "v2_server_metadata": v2_server_metadata,
+    "live": live,
+    "ready": ready,
+    "v2_models": v2_models,
+    "v2_repository_index": v2_repository_index,
+    "v2_model_metadata": v2_model_metadata,
+    "v2_model_ready": v2_model_ready,
+    "v2_evaluate": v2_evaluate,
+    "metrics": prometheus_metrics,
+}
+
+
+# ---- metrics and errors ------------------------------------------------------------------------
+def _start_record() -> None:
+    route = routes.BY_ENDPOINT.get(request.endpoint or "")
+    g.record = RequestRecord(*route.metric) if route is not None and route.metric else None
+
+
+def _finish_record(response: Response) -> Response:
+    if g.get("record") is not None:
+        g.record.finish(response.status_code)
+    return response
+
+
+def _finish_unanswered(exc: BaseException | None) -> None:
+    if g.get("record") is not None:
+        g.record.finish(500)  # a no-op once _finish_record counted the response
+
+
+def _render(exc: Exception) -> Response:
+    if isinstance(exc, RequestEntityTooLarge):
+        exc = routes.too_large(current_app.config["MAX_CONTENT_LENGTH"])
+    elif isinstance(exc, HTTPException):  # werkzeug's own, e.g. a body cut short (400)
+        error = ServiceError(exc.description or exc.name)
+        error.status = exc.code or 500
+        exc = error
+    status, body = render_error(exc, request.method, request.path)
+    return Response(body, status, mimetype=JSON)
+
+
+def create_flask_app(settings: Settings, inference: Inference, evaluator: Evaluator) -> Flask:
+    """The FLASK lane of the route table, registered from it, with the one error renderer."""
+    app = Flask(__name__)
+    app.url_map.converters.update(routes.CONVERTERS)
+    app.url_map.merge_slashes = False
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions.update(settings=settings, inference=inference, evaluator=evaluator)
+    for route in routes.ROUTES:
+        if route.lane == routes.FLASK:
+            for rule in route.rules:
+                app.add_url_rule(rule, route.endpoint, VIEWS[route.endpoint], methods=route.methods)
+    app.register_error_handler(Exception, _render)
+    app.before_request(_start_record)
+    app.after_request(_finish_record)
+    app.teardown_request(_finish_unanswered)
+    return app
