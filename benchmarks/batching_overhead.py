@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from service.batching import MicroBatcher
+from service.batching.scheduler import MicroBatcher
 
 Arrays = dict[str, np.ndarray]
 

@@ -59,10 +59,10 @@ def instrument() -> None:
     from service.metrics import RequestRecord
     from service.models import runtime, servable
 
-    inference.tfserving.decode_predict = timed("decode", inference.tfserving.decode_predict)
-    inference.tfserving.encode_predict = timed("encode", inference.tfserving.encode_predict)
-    inference.v2.decode_infer = timed("decode", inference.v2.decode_infer)
-    inference.v2.encode_infer = timed("encode", inference.v2.encode_infer)
+    inference.decode_predict = timed("decode", inference.decode_predict)  # type: ignore[assignment]
+    inference.encode_predict = timed("encode", inference.encode_predict)  # type: ignore[assignment]
+    inference.decode_infer = timed("decode", inference.decode_infer)  # type: ignore[assignment]
+    inference.encode_infer = timed("encode", inference.encode_infer)  # type: ignore[assignment]
     inference.derive = timed("postprocess (labels)", inference.derive)  # type: ignore[assignment]
     servable.Servable.predict_async = timed_async("batcher + model", servable.Servable.predict_async)
     runtime.LoadedModel.__call__ = timed("model call (TF)", runtime.LoadedModel.__call__)

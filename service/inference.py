@@ -31,10 +31,15 @@ from service.models.outputs import (
 )
 from service.models.registry import Registry
 from service.models.servable import AVAILABLE, Arrays, Servable
-from service.protocol import tfserving, v2
-from service.protocol.common import Limits
+from service.protocol.tensors import Limits
+from service.protocol.tfserving.documents import model_metadata as tfs_model_metadata
+from service.protocol.tfserving.documents import model_status
+from service.protocol.tfserving.examples import decode_examples, encode_classify, encode_regress
+from service.protocol.tfserving.predict import decode_predict, encode_predict
+from service.protocol.v2.request import decode_infer
+from service.protocol.v2.response import PLATFORM, check_requested_outputs, encode_infer
+from service.protocol.v2.response import model_metadata as v2_model_metadata
 
-PLATFORM = "tensorflow_savedmodel"
 Answer = tuple[bytes, dict[str, str]]  # body, extra headers (Content-Type when not JSON)
 JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
 
@@ -80,43 +85,41 @@ class Inference:
     async def tfs_predict(
         self, servable: Servable, card: ModelCard, body: bytes, _: int | None, record: RequestRecord
     ) -> Answer:
-        request = tfserving.decode_predict(body, card.inputs, self.limits)
+        request = decode_predict(body, card.inputs, self.limits)
         _check_signature(card, request.signature_name)
         options = parse_options(request.parameters, card)
         outputs = await self._predict(servable, request.inputs, record)
-        return tfserving.encode_predict(derive(outputs, card, options), request.columnar), JSON_HEADERS
+        return encode_predict(derive(outputs, card, options), request.columnar), JSON_HEADERS
 
     async def tfs_classify(
         self, servable: Servable, card: ModelCard, body: bytes, _: int | None, record: RequestRecord
     ) -> Answer:
         if card.task not in ("classification", "binary"):
             raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :regress or :predict.")
-        inputs, signature_name, _parameters = tfserving.decode_examples(body, card.inputs, self.limits)
+        inputs, signature_name, _parameters = decode_examples(body, card.inputs, self.limits)
         _check_signature(card, signature_name)
         outputs = await self._predict(servable, inputs, record)
         if card.task == "binary":
             p = outputs[PROBABILITY].reshape(-1, 1)
-            return tfserving.encode_classify(
-                np.hstack([1.0 - p, p]), card.class_labels or ("0", "1")
-            ), JSON_HEADERS
-        return tfserving.encode_classify(outputs[PROBABILITIES], card.class_labels or ()), JSON_HEADERS
+            return encode_classify(np.hstack([1.0 - p, p]), card.class_labels or ("0", "1")), JSON_HEADERS
+        return encode_classify(outputs[PROBABILITIES], card.class_labels or ()), JSON_HEADERS
 
     async def tfs_regress(
         self, servable: Servable, card: ModelCard, body: bytes, _: int | None, record: RequestRecord
     ) -> Answer:
         if card.task != "regression" or len(card.outputs) != 1:
             raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :classify or :predict.")
-        inputs, signature_name, _parameters = tfserving.decode_examples(body, card.inputs, self.limits)
+        inputs, signature_name, _parameters = decode_examples(body, card.inputs, self.limits)
         _check_signature(card, signature_name)
         outputs = await self._predict(servable, inputs, record)
-        return tfserving.encode_regress(outputs[card.outputs[0].name].reshape(-1)), JSON_HEADERS
+        return encode_regress(outputs[card.outputs[0].name].reshape(-1)), JSON_HEADERS
 
     def tfs_status(self, ref: ModelRef) -> dict[str, Any]:
-        return tfserving.model_status(self.registry.status(ref.name, ref.version, ref.label))
+        return model_status(self.registry.status(ref.name, ref.version, ref.label))
 
     def tfs_metadata(self, ref: ModelRef, record: RequestRecord) -> dict[str, Any]:
         with self._serving(ref, record) as (servable, card):
-            return tfserving.model_metadata(
+            return tfs_model_metadata(
                 card.name, servable.version, card.signature_name, card.inputs, card.outputs
             )
 
@@ -129,12 +132,12 @@ class Inference:
         header_length: int | None,
         record: RequestRecord,
     ) -> Answer:
-        request = v2.decode_infer(body, header_length, card.inputs, self.limits)
+        request = decode_infer(body, header_length, card.inputs, self.limits)
         options = parse_options(request.parameters, card)
-        v2.check_requested_outputs(request, output_names(card, options))
+        check_requested_outputs(request, output_names(card, options))
         outputs = derive(await self._predict(servable, request.inputs, record), card, options)
         source = PROBABILITIES if card.task == "classification" else None
-        return v2.encode_infer(card.name, str(card.version), outputs, request, card.class_labels, source)
+        return encode_infer(card.name, str(card.version), outputs, request, card.class_labels, source)
 
     def v2_metadata(self, ref: ModelRef, record: RequestRecord) -> dict[str, Any]:
         with self._serving(ref, record) as (servable, card):
@@ -142,7 +145,7 @@ class Inference:
             if ref.version is not None:
                 versions = [str(servable.version)]
             outputs = [*card.outputs, *derived_specs(card)]
-            return v2.model_metadata(card.name, versions, PLATFORM, card.inputs, outputs)
+            return v2_model_metadata(card.name, versions, PLATFORM, card.inputs, outputs)
 
     def v2_ready(self, ref: ModelRef) -> bool:
         """True if the named version (or any version) is AVAILABLE; NotFound for unknown ones."""

@@ -24,6 +24,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from service.models.servable import STATES
+
 # Sub-millisecond signature calls up to multi-second evaluations of large sets.
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
@@ -109,7 +111,6 @@ WORKER_START = Gauge(
 
 # prometheus_client itself decides between in-process and multiprocess values at import time.
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
 
 
 def record_load(model: str, version: int, result: str, seconds: float) -> None:

@@ -32,7 +32,7 @@ from service.metrics import RequestRecord
 from service.models.card import ModelCard
 from service.models.registry import Registry
 from service.models.servable import Servable
-from service.protocol.common import Limits
+from service.protocol.tensors import Limits
 
 HISTORY_LIMIT, MAX_HISTORY_LIMIT = 100, 10_000
 

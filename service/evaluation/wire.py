@@ -31,12 +31,11 @@ import orjson
 
 from service.errors import InvalidInput, PayloadTooLarge
 from service.models.card import TensorSpec
-from service.protocol.common import Limits
-from service.protocol.nested import describe
-from service.protocol.readers import Reader, decode_json
-from service.protocol.tfserving import decode_predict, read_predict
-from service.protocol.v2_binary import split_body
-from service.protocol.v2_request import read_infer
+from service.protocol.jsonio import Reader, decode_json
+from service.protocol.tensors import Limits, describe
+from service.protocol.tfserving.predict import decode_predict, read_predict
+from service.protocol.v2.datatypes import split_body
+from service.protocol.v2.request import read_infer
 
 EXTRA_FIELDS = ("labels", "metrics", "dataset")
 OPTIONS = ("metrics", "dataset", "top_k", "threshold")

@@ -32,7 +32,7 @@ from service.inference import Inference
 from service.metrics import RequestRecord
 from service.models.loading import build_registry
 from service.models.registry import Registry
-from service.protocol.common import Limits
+from service.protocol.tensors import Limits
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,10 @@ from werkzeug.routing import BaseConverter, Map, Rule
 
 from service.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.inference import ModelRef
+from service.protocol.v2.response import HEADER_LENGTH
 
 LOOP, FLASK = "loop", "flask"
-BINARY_HEADER = "Inference-Header-Content-Length"
+BINARY_HEADER = HEADER_LENGTH
 # curl -d sends form-urlencoded and TF Serving ignores the content type, so its users' habits work.
 JSON_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded", "text/plain"})
 BINARY_TYPES = JSON_TYPES | {"application/octet-stream"}

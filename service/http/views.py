@@ -23,11 +23,11 @@ from service.http import routes
 from service.http.responses import JSON, json_body, render_error
 from service.inference import Inference
 from service.metrics import RequestRecord
-from service.protocol import v2
+from service.protocol.v2.response import EXTENSIONS, server_metadata
 
 SERVER_NAME = "model-serving"
 SERVER_VERSION = "0.1.0"
-V2_EXTENSIONS = ["binary_tensor_data", "classification", "model_repository", "evaluation"]
+V2_EXTENSIONS = [*EXTENSIONS, "model_repository", "evaluation"]
 
 
 def json_response(doc: Any, status: int = 200) -> Response:
@@ -66,7 +66,7 @@ def tfs_unknown_verb(verb: str, **values: str) -> Response:
 
 # ---- Open Inference Protocol (KServe V2) -------------------------------------------------------
 def v2_server_metadata() -> Response:
-    return json_response(v2.server_metadata(SERVER_NAME, SERVER_VERSION, V2_EXTENSIONS))
+    return json_response(server_metadata(SERVER_NAME, SERVER_VERSION, V2_EXTENSIONS))
 
 
 def live() -> Response:

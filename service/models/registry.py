@@ -22,8 +22,7 @@ from service.errors import CardError, NotFound, ServiceError, Unavailable
 from service.models.card import ModelCard
 from service.models.config import BatchingConfig, ModelConfig, ModelConfigError
 from service.models.repository import Repository, is_valid_model_name
-from service.models.servable import AVAILABLE, END, LOADING, UNLOADING, Executor, Servable
-from service.protocol.common import VersionStatus
+from service.models.servable import AVAILABLE, END, LOADING, UNLOADING, Executor, Servable, VersionStatus
 
 log = logging.getLogger(__name__)
 

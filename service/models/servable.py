@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,6 +17,21 @@ Arrays = dict[str, np.ndarray]
 
 # TF Serving's ModelVersionStatus states.
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
+STATES = (START, LOADING, AVAILABLE, UNLOADING, END)
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """One version's state as TF Serving reports it (``STATES``); ``error`` set for a failed load.
+
+    ``error_code`` is the canonical status code name reported with ``error`` (TF Serving passes
+    the load error's own code through; the registry may not know it, hence ``UNKNOWN``).
+    """
+
+    version: int
+    state: str
+    error: str | None = None
+    error_code: str = "UNKNOWN"
 
 
 class Model(Protocol):

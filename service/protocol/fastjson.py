@@ -29,9 +29,14 @@ import numpy as np
 import simdjson
 
 from service.errors import InvalidInput
-from service.protocol.casting import FLOAT_DIGITS, category, check_float_values, check_int_range
-from service.protocol.common import nested_to_array
-from service.protocol.nested import fits
+from service.protocol.tensors import (
+    FLOAT_DIGITS,
+    category,
+    check_float_values,
+    check_int_range,
+    fits,
+    nested_to_array,
+)
 
 _BOM = b"\xef\xbb\xbf"
 _local = threading.local()  # simdjson parsers are not thread-safe: one per thread

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.errors import InvalidInput
-from service.protocol.nested import describe
-from service.protocol.readers import Reader
+from service.protocol.jsonio import Reader
+from service.protocol.tensors import describe
 
 
 def scalar_parameters(r: Reader, value: Any, where: str) -> dict[str, Any]:

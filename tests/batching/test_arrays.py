@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.batching import chunks, join, merge, row_count, split
+from service.batching.arrays import chunks, join, merge, row_count, split
 from service.errors import InvalidInput
 
 from .fakes import assert_arrays_equal, request

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.batching import Traffic, plan, wait_time
-from service.batching.policy import ALPHA, MAX_GAP, PATIENCE
+from service.batching.policy import ALPHA, MAX_GAP, PATIENCE, Traffic, plan, wait_time
 
 
 @pytest.mark.parametrize(

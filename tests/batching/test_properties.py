@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from service.batching import chunks, join, merge, plan, split
+from service.batching.arrays import chunks, join, merge, split
+from service.batching.policy import plan
 
 from .fakes import Arrays, assert_arrays_equal
 

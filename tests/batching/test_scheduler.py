@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from service.batching import MicroBatcher
+from service.batching.scheduler import MicroBatcher
 from service.errors import InvalidInput, Unavailable
 
 from .fakes import Arrays, FakeModel, assert_arrays_equal, expected, request, wait_until

@@ -11,10 +11,10 @@ import pytest
 from service.errors import InvalidInput
 from service.evaluation import wire
 from service.models.card import TensorSpec
-from service.protocol.common import Limits
-from service.protocol.readers import SlowReader, decode_fast
-from service.protocol.tfserving import decode_predict, read_predict
-from service.protocol.v2_request import decode_infer
+from service.protocol.jsonio import SlowReader, decode_fast
+from service.protocol.tensors import Limits
+from service.protocol.tfserving.predict import decode_predict, read_predict
+from service.protocol.v2.request import decode_infer
 
 IMAGES = [TensorSpec("images", "float32", (-1, 2))]
 LIMITS = Limits(max_instances=8)

@@ -10,7 +10,7 @@ import pytest
 from service.errors import InvalidInput, PayloadTooLarge
 from service.evaluation import wire
 from service.models.card import TensorSpec
-from service.protocol.common import Limits
+from service.protocol.tensors import Limits
 
 SPECS = [TensorSpec("x", "float32", (-1, 2))]
 LIMITS = Limits(max_instances=100)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.batching import MicroBatcher
+from service.batching.scheduler import MicroBatcher
 from service.errors import ModelLoadError
 from service.models.loading import calibrate_row_multiple
 from service.models.repository import Repository

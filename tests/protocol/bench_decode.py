@@ -16,9 +16,9 @@ import numpy as np
 import orjson
 
 from service.models.card import TensorSpec
-from service.protocol.common import Limits
-from service.protocol.readers import SlowReader, decode_fast
-from service.protocol.tfserving import read_predict
+from service.protocol.jsonio import SlowReader, decode_fast
+from service.protocol.tensors import Limits
+from service.protocol.tfserving.predict import read_predict
 
 SPECS = [TensorSpec("images", "float32", (-1, 28, 28))]
 LIMITS = Limits()

@@ -13,11 +13,11 @@ import pytest
 
 from service.errors import InvalidInput
 from service.models.card import TensorSpec
-from service.protocol.common import Limits
 from service.protocol.fastjson import Fallback, FastReader
-from service.protocol.readers import Reader, SlowReader, decode_fast
-from service.protocol.tfserving import decode_predict, read_predict
-from service.protocol.v2_request import read_infer
+from service.protocol.jsonio import Reader, SlowReader, decode_fast
+from service.protocol.tensors import Limits
+from service.protocol.tfserving.predict import decode_predict, read_predict
+from service.protocol.v2.request import read_infer
 
 IMAGES = [TensorSpec("images", "float32", (-1, 2, 3))]
 MULTI = [

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from service.errors import InvalidInput
+from service.protocol.jsonio import SlowReader
 from service.protocol.parameters import check_extension_parameters, scalar_parameters
-from service.protocol.readers import SlowReader
 
 
 def test_scalar_parameters_accepts_strings_numbers_and_booleans() -> None:

@@ -30,9 +30,8 @@ from service.evaluation.batch.scoring import RowsRejected
 from service.evaluation.options import score_output
 from service.models.card import ModelCard, TensorSpec
 from service.models.outputs import PROBABILITIES, PROBABILITY
-from service.protocol.v2 import HEADER_LENGTH, datatype_of
-from service.protocol.v2_binary import decode_tensor, encode_tensor
-from service.protocol.v2_datatypes import spec_dtype_of
+from service.protocol.v2.datatypes import datatype_of, decode_tensor, encode_tensor, spec_dtype_of
+from service.protocol.v2.response import HEADER_LENGTH
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 REJECT_STATUSES = frozenset({400, 413, 422})

@@ -20,7 +20,7 @@ from service.datafiles import LabelledSet, find_idx_sets, read_idx_set, read_mni
 from service.errors import DataFormatError, InvalidInput, JobError
 from service.evaluation import wire
 from service.models.card import TensorSpec
-from service.protocol.common import Limits
+from service.protocol.tensors import Limits
 
 FORMATS = ("idx", "npz", "csv", "jsonl")
 _UNBOUNDED = Limits(max_instances=1 << 62, allow_nonfinite=True)  # the scorer applies the value policy

@@ -11,10 +11,10 @@ import pytest
 
 from service.errors import InvalidInput
 from service.models.card import TensorSpec
-from service.protocol.common import Limits
-from service.protocol.v2 import InferRequest, RequestedOutput, decode_infer
+from service.protocol.tensors import Limits
+from service.protocol.v2.request import InferRequest, RequestedOutput, decode_infer
 
-DATA = Path(__file__).resolve().parents[1] / "testdata" / "protocol"
+DATA = Path(__file__).resolve().parents[2] / "testdata" / "protocol"
 IMAGES = [TensorSpec("images", "float32", (-1, 2, 2))]
 LIMITS = Limits(max_instances=4)
 FLAT = [1, 2, 3, 4.5, 5, 6, 7, 8]

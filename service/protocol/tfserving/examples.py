@@ -18,10 +18,16 @@ import numpy as np
 from service.errors import InvalidInput
 from service.models.card import TensorSpec
 from service.protocol import jsonio
-from service.protocol.common import Limits, check_batch_size, check_names, nested_to_array
-from service.protocol.nested import describe, shape_text
-from service.protocol.readers import SlowReader
-from service.protocol.tfserving_fields import EXTENSION_FIELDS, body_fields, parameters, signature_name
+from service.protocol.jsonio import SlowReader
+from service.protocol.tensors import (
+    Limits,
+    check_batch_size,
+    check_names,
+    describe,
+    nested_to_array,
+    shape_text,
+)
+from service.protocol.tfserving.predict import EXTENSION_FIELDS, body_fields, parameters, signature_name
 
 _FIELDS = ("signature_name", "context", "examples", *EXTENSION_FIELDS)
 _HINT = "a classify or regress request has 'examples', and optionally 'signature_name', 'context' and 'parameters'."

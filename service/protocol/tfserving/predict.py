@@ -4,14 +4,15 @@ Follows https://www.tensorflow.org/tfx/serving/api_rest and TF Serving's ``json_
 this module is stricter than TF Serving it says why: unknown top-level fields and unknown input
 names are refused rather than ignored (a typo should not silently change a prediction), and the
 columnar format also needs one batch size across inputs, since every signature here batches all
-of its inputs on the first dimension. Classify/regress and the status/metadata documents live in
-sibling modules and are re-exported here.
+of its inputs on the first dimension. The top-level fields every TF Serving body shares
+(``signature_name``, and this service's ``parameters``/``top_k``/``threshold`` extension, which a TF
+Serving client that sends none of them never notices) are read here for classify/regress too.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,24 +21,49 @@ import numpy as np
 from service.errors import InvalidInput
 from service.models.card import TensorSpec
 from service.protocol import jsonio
-from service.protocol.common import Limits, check_batch_size, check_inputs, check_names
-from service.protocol.nested import describe
-from service.protocol.readers import Reader, decode_json
-from service.protocol.tfserving_examples import decode_examples, encode_classify, encode_regress
-from service.protocol.tfserving_fields import EXTENSION_FIELDS, body_fields, parameters, signature_name
-from service.protocol.tfserving_metadata import model_metadata, model_status
+from service.protocol.jsonio import Reader, decode_json
+from service.protocol.parameters import check_extension_parameters, scalar_parameters
+from service.protocol.tensors import Limits, check_batch_size, check_inputs, check_names, describe
 
-__all__ = [
-    "PredictRequest",
-    "decode_examples",
-    "decode_predict",
-    "encode_classify",
-    "encode_predict",
-    "encode_regress",
-    "model_metadata",
-    "model_status",
-]
+# ---- top-level fields every TF Serving body shares --------------------------------------------
+EXTENSION_FIELDS = ("parameters", "top_k", "threshold")
 
+
+def body_fields(r: Reader, allowed: Iterable[str], hint: str) -> dict[str, Any]:
+    """The body's top-level object, refusing any field not in ``allowed`` (``hint`` lists them)."""
+    fields = r.fields(r.root)
+    if fields is None:
+        raise InvalidInput(f"The request body must be a JSON object; got {describe(r.plain(r.root))}.")
+    unknown = [name for name in fields if name not in allowed]
+    if unknown:
+        listed = ", ".join(repr(n) for n in unknown)
+        raise InvalidInput(f"Unknown field(s) {listed} in the request body; {hint}")
+    return fields
+
+
+def signature_name(r: Reader, fields: dict[str, Any]) -> str | None:
+    """The optional ``signature_name``, which must be a string."""
+    value = r.plain(fields.get("signature_name"))
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"'signature_name' must be a string; got {describe(value)}.")
+    return value
+
+
+def parameters(r: Reader, fields: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` merged with the top-level ``top_k``/``threshold`` shorthands, validated."""
+    merged = scalar_parameters(r, fields.get("parameters"), "'parameters'")
+    for name in ("top_k", "threshold"):
+        if name in fields:
+            if name in merged:
+                raise InvalidInput(
+                    f"'{name}' is given both at the top level and in 'parameters'; give it once."
+                )
+            merged[name] = r.plain(fields[name])
+    check_extension_parameters(merged, "Parameter")
+    return merged
+
+
+# ---- predict ----------------------------------------------------------------------------------
 _FIELDS = ("signature_name", "instances", "inputs", *EXTENSION_FIELDS)
 _HINT = "a predict request has 'instances' or 'inputs', and optionally 'signature_name' and 'parameters'."
 

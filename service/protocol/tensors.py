@@ -1,6 +1,9 @@
-"""Typed numpy arrays from JSON leaf values, under the dtype rules both wire dialects share.
+"""JSON values to typed tensors, under the shape and dtype rules both wire dialects share.
 
-Rules (the same on the fast and the slow decoding path):
+Shapes: nested JSON lists are regular, their shape is inferred from the first item at each depth
+(TF Serving's rule) and must fit the signature's (``-1``: any size); every fault names its location.
+
+Dtypes (the same on the fast and the slow decoding path):
 
 - float inputs take JSON numbers. Decimals round to the nearest value of the input's type; an
   integer must be exactly representable (at most 2**24 in magnitude for float32, 2**53 for float64,
@@ -15,13 +18,91 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from service.errors import InvalidInput
-from service.protocol.nested import describe, location
+from service.models.card import TensorSpec
 
+
+# ---- shapes of nested lists -------------------------------------------------------------------
+def shape_text(shape: tuple[int, ...] | list[int]) -> str:
+    """``[-1, 28, 28]``: how shapes appear in every message."""
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def describe(value: Any) -> str:
+    """A short phrase naming a JSON value's kind, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 20 else value[:17] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else "a value"
+
+
+def location(flat_index: int, shape: tuple[int, ...]) -> str:
+    """The ``[i, j, k]`` index of the ``flat_index``-th item of a row-major tensor of ``shape``."""
+    if not shape:
+        return "[]"
+    return shape_text([int(i) for i in np.unravel_index(flat_index, shape)])
+
+
+def infer_shape(value: Any) -> tuple[int, ...]:
+    """The shape implied by the first item at every depth (TF Serving's rule); a scalar has ``()``."""
+    shape: list[int] = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return tuple(shape)
+
+
+def fits(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """True if ``shape`` has the rank of ``expected`` and matches its fixed (non ``-1``) sizes."""
+    return len(shape) == len(expected) and all(e in (-1, s) for s, e in zip(shape, expected, strict=True))
+
+
+def flatten(value: Any, shape: tuple[int, ...], where: str) -> list[Any]:
+    """The items below the last list level of a regular nested ``value`` of ``shape``, row-major.
+
+    Raises if a list is ragged or a level mixes lists and values. Items at the leaf level are
+    returned as found (lists among them are reported by the caller's type check).
+    """
+    level = [value]
+    for depth, size in enumerate(shape):
+        below: list[Any] = []
+        for index, item in enumerate(level):
+            if not isinstance(item, list):
+                raise _mixed_depth(where, index, shape[:depth], item)
+            if len(item) != size:
+                raise InvalidInput(
+                    f"{where} is ragged: the list at {location(index, shape[:depth])} has {len(item)} "
+                    f"items where {size} were expected."
+                )
+            below.extend(item)
+        level = below
+    return level
+
+
+def _mixed_depth(where: str, index: int, outer: tuple[int, ...], item: Any) -> InvalidInput:
+    return InvalidInput(
+        f"{where} mixes nesting depths: {describe(item)} at {location(index, outer)} stands where a "
+        "list was expected."
+    )
+
+
+# ---- leaf values to typed arrays --------------------------------------------------------------
 FLOAT_DIGITS = {"float16": 11, "float32": 24, "float64": 53}
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
@@ -172,3 +253,64 @@ def number_text(value: float) -> str:
     if value in (float("inf"), float("-inf")):
         return "Infinity" if value > 0 else "-Infinity"
     return repr(value)
+
+
+# ---- request tensors against the signature ----------------------------------------------------
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry. ``allow_nonfinite`` admits TF Serving's NaN/Infinity tokens."""
+
+    max_instances: int = 65536
+    allow_nonfinite: bool = False
+
+
+def to_array(value: Any, spec: TensorSpec, limits: Limits, where: str) -> np.ndarray:
+    """A nested JSON value (batch first) as an array of ``spec``'s dtype and shape.
+
+    ``where`` names the value in messages, e.g. ``"Input 'images'"``.
+    """
+    if spec.shape[:1] == (-1,) and isinstance(value, list):
+        check_batch_size(len(value), limits, where)
+    return nested_to_array(value, spec.shape, spec.dtype, limits.allow_nonfinite, where)
+
+
+def nested_to_array(
+    value: Any, expected: tuple[int, ...], dtype: str, allow_nonfinite: bool, where: str
+) -> np.ndarray:
+    """A nested JSON value as an array of ``dtype`` whose shape fits ``expected`` (-1: any size)."""
+    shape = infer_shape(value)  # from the first item at each depth; flatten() checks the rest
+    if not fits(shape, expected):
+        raise InvalidInput(f"{where} must have shape {shape_text(expected)}; got {shape_text(shape)}.")
+    return leaves_to_array(flatten(value, shape, where), shape, dtype, allow_nonfinite, where)
+
+
+def check_batch_size(size: int, limits: Limits, where: str) -> None:
+    """Refuse an empty batch and one larger than ``limits.max_instances``."""
+    if size == 0:
+        raise InvalidInput(f"{where} must hold at least one instance; got none.")
+    if size > limits.max_instances:
+        raise InvalidInput(
+            f"{where} holds {size} instances; at most {limits.max_instances} are allowed per request."
+        )
+
+
+def check_inputs(inputs: Mapping[str, np.ndarray], specs: Sequence[TensorSpec]) -> None:
+    """Every signature input present, nothing else, and one batch size across batched inputs."""
+    check_names(inputs, specs)
+    sizes = {s.name: inputs[s.name].shape[0] for s in specs if s.shape[:1] == (-1,) and inputs[s.name].ndim}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{n!r} has {b}" for n, b in sizes.items())
+        raise InvalidInput(f"All inputs must have the same batch size; {listed}.")
+
+
+def check_names(names: Iterable[str], specs: Sequence[TensorSpec], context: str = "") -> None:
+    """``names`` are exactly the signature's inputs; ``context`` (" in instance 3") locates them."""
+    expected = [s.name for s in specs]
+    known = ", ".join(repr(n) for n in expected)
+    given = list(names)
+    for name in given:
+        if name not in expected:
+            raise InvalidInput(f"Unknown input {name!r}{context}; the model's inputs are {known}.")
+    for name in expected:
+        if name not in given:
+            raise InvalidInput(f"Input {name!r} is missing{context}; the model's inputs are {known}.")

@@ -11,10 +11,10 @@ import pytest
 
 from service.errors import InvalidInput
 from service.models.card import TensorSpec
-from service.protocol.common import Limits
-from service.protocol.tfserving import PredictRequest, decode_predict, encode_predict
+from service.protocol.tensors import Limits
+from service.protocol.tfserving.predict import PredictRequest, decode_predict, encode_predict
 
-DATA = Path(__file__).resolve().parents[1] / "testdata" / "protocol"
+DATA = Path(__file__).resolve().parents[2] / "testdata" / "protocol"
 IMAGES = [TensorSpec("images", "float32", (-1, 2, 2))]
 MULTI = [
     TensorSpec("tag", "string", (-1,)),

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from service.models import servable
 from service.models.card import TensorSpec
-from service.protocol.common import STATES, VersionStatus
+from service.models.servable import VersionStatus
 
 PREDICT_METHOD = "tensorflow/serving/predict"
+# TF Serving's ModelVersionStatus.State names: the registry's states, and UNKNOWN.
+STATES = ("UNKNOWN", *servable.STATES)
 
 DT_NAMES = {
     "bool": "DT_BOOL",

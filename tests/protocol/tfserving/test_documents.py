@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from service.models.card import TensorSpec
-from service.protocol.common import VersionStatus
-from service.protocol.tfserving import model_metadata, model_status
+from service.models.servable import VersionStatus
+from service.protocol.tfserving.documents import STATES, model_metadata, model_status
 
 
 def test_model_status_matches_tf_serving() -> None:
@@ -80,3 +80,8 @@ def test_model_metadata_matches_tf_serving() -> None:
 def test_dtype_names(dtype: str, name: str) -> None:
     doc = model_metadata("m", 1, "s", [TensorSpec("x", dtype, (-1,))], [])
     assert doc["metadata"]["signature_def"]["signature_def"]["s"]["inputs"]["x"]["dtype"] == name
+
+
+def test_version_states_and_status_defaults() -> None:
+    assert VersionStatus(3, "AVAILABLE") == VersionStatus(3, "AVAILABLE", None, "UNKNOWN")
+    assert STATES == ("UNKNOWN", "START", "LOADING", "AVAILABLE", "UNLOADING", "END")

@@ -18,12 +18,10 @@ import numpy as np
 
 from service.errors import InvalidInput
 from service.models.card import TensorSpec
-from service.protocol.common import Limits, check_batch_size, check_inputs
-from service.protocol.nested import describe, fits, shape_text
+from service.protocol.jsonio import Reader, decode_json
 from service.protocol.parameters import check_extension_parameters, scalar_parameters
-from service.protocol.readers import Reader, decode_json
-from service.protocol.v2_binary import BinarySection, decode_tensor, split_body
-from service.protocol.v2_datatypes import convert, spec_dtype_of
+from service.protocol.tensors import Limits, check_batch_size, check_inputs, describe, fits, shape_text
+from service.protocol.v2.datatypes import BinarySection, convert, decode_tensor, spec_dtype_of, split_body
 
 _FIELDS = ("id", "parameters", "inputs", "outputs", "model_name", "model_version")
 _INPUT_FIELDS = ("name", "shape", "datatype", "parameters", "data")

@@ -8,8 +8,9 @@ import pytest
 tritonclient_http = pytest.importorskip("tritonclient.http")
 
 from service.models.card import TensorSpec  # noqa: E402
-from service.protocol.common import Limits  # noqa: E402
-from service.protocol.v2 import decode_infer, encode_infer  # noqa: E402
+from service.protocol.tensors import Limits  # noqa: E402
+from service.protocol.v2.request import decode_infer  # noqa: E402
+from service.protocol.v2.response import encode_infer  # noqa: E402
 
 Client = tritonclient_http.InferenceServerClient
 SPECS = [
