@@ -96,7 +96,15 @@ def main() -> None:
     from service.http.asgi import create_app
 
     instrument()
-    app = create_app(load_settings({"MODEL_REPOSITORY": str(args.model_repository), "POLL_INTERVAL": "3600"}))
+    app = create_app(
+        load_settings(
+            {
+                "MODEL_REPOSITORY": str(args.model_repository),
+                "POLL_INTERVAL": "3600",
+                "PROMETHEUS_MULTIPROC_DIR": os.environ["PROMETHEUS_MULTIPROC_DIR"],
+            }
+        )
+    )
     body = args.body.read_bytes()
     path = "/v1/models/mnist:predict" if args.header_length is None else "/v2/models/mnist/infer"
     request = scope(path, body, args.header_length)

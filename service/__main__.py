@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from service.config import SettingsError, load_settings
@@ -19,30 +18,22 @@ def main(argv: list[str] | None = None) -> None:
         "--threads", type=int, help="threads per worker for non-inference routes (env THREADS)"
     )
     args = parser.parse_args(argv)
-    env = {
-        "HOST": args.host,
-        "PORT": args.port,
-        "MODEL_REPOSITORY": args.model_repository,
-        "WORKERS": args.workers,
-        "THREADS": args.threads,
-    }
-    os.environ.update({k: str(v) for k, v in env.items() if v is not None})
     try:
-        settings = load_settings()
+        settings = load_settings(
+            host=args.host,
+            port=args.port,
+            model_repository=args.model_repository,
+            workers=args.workers,
+            threads=args.threads,
+        )
     except SettingsError as exc:
         sys.exit(f"error: {exc}")
     if not settings.model_repository.is_dir():
         sys.exit(f"error: model repository {settings.model_repository} does not exist.")
     print(f"Serving {settings.model_repository} on http://{settings.host}:{settings.port}", flush=True)
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "python:service.http.gunicorn_conf",
-        "service.http.asgi:create_app()",
-    ]
-    os.execv(sys.executable, command)
+    from service.http.server import serve  # gunicorn: imported only to serve
+
+    serve(settings)
 
 
 if __name__ == "__main__":

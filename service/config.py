@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 MIB = 1024 * 1024
@@ -41,9 +41,11 @@ class Settings:
     max_evaluation_rows: int = 1_000_000
     max_line_bytes: int = 1 * MIB
     data_dir: Path = Path("var")
+    # Where gunicorn's workers share their Prometheus samples; made at start when not given.
     metrics_dir: Path | None = None
     log_level: str = "info"
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+    access_log: str | None = None  # gunicorn's accesslog: a file, or "-" for stdout
+    mnist_dir: Path | None = None  # labelled MNIST data (IDX folder or mnist.npz) for training
 
     @property
     def model_config_path(self) -> Path | None:
@@ -83,6 +85,8 @@ ENV = {
     "DATA_DIR": "data_dir",
     "PROMETHEUS_MULTIPROC_DIR": "metrics_dir",
     "LOG_LEVEL": "log_level",
+    "ACCESS_LOG": "access_log",
+    "MNIST_DIR": "mnist_dir",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -139,7 +143,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         if environ.get(var) not in (None, ""):
             values[attr] = _convert(var, environ[var], kinds[attr])
     values.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("model_repository", "data_dir", "model_config", "metrics_dir"):
+    for key in ("model_repository", "data_dir", "model_config", "metrics_dir", "mnist_dir"):
         if isinstance(values.get(key), str):
             values[key] = Path(str(values[key]))
     return _check(Settings(**values))  # type: ignore[arg-type]
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up banner out of the logs unless TF_CPP_MIN_LOG_LEVEL says otherwise.
+
+    TensorFlow reads the variable itself when it is first imported, so call this before that.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

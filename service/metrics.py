@@ -1,10 +1,10 @@
 """Prometheus objects and the /metrics renderer.
 
-Under gunicorn every worker writes its samples to ``PROMETHEUS_MULTIPROC_DIR`` (set by the
-gunicorn config before any worker starts, so prometheus_client picks multiprocess values at
-import) and the renderer aggregates all workers; dead workers' files are removed by the
-gunicorn ``child_exit`` hook. Without that variable (tests, the Flask dev server) the default
-in-process registry is used.
+Under gunicorn every worker writes its samples to ``Settings.metrics_dir`` (exported as
+``PROMETHEUS_MULTIPROC_DIR`` by :mod:`service.http.server` before any worker starts, so
+prometheus_client picks multiprocess values at import) and the renderer aggregates all workers;
+dead workers' files are removed by the gunicorn ``child_exit`` hook. Without a metrics folder
+(tests, the app in-process) the default in-process registry is used.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -109,9 +110,6 @@ WORKER_START = Gauge(
     multiprocess_mode="liveall",
 )
 
-# prometheus_client itself decides between in-process and multiprocess values at import time.
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-
 
 def record_load(model: str, version: int, result: str, seconds: float) -> None:
     LOAD_ATTEMPTS.labels(model, str(version), result).inc()
@@ -178,10 +176,10 @@ class RequestRecord:
             REQUEST_INSTANCES.labels(self.model, self.endpoint).observe(self.instances)
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text for every worker (multiprocess) or this process."""
-    if MULTIPROCESS:
+def render(multiprocess_dir: Path | None) -> tuple[bytes, str]:
+    """The exposition text for every worker (gunicorn: samples in ``multiprocess_dir``) or this process."""
+    if multiprocess_dir is not None:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of the progress
-
+from service.config import SettingsError, load_settings, quiet_tensorflow
 from service.errors import DataFormatError
 from training import config as configs
 from training import data
@@ -45,8 +43,14 @@ class _Parser(argparse.ArgumentParser):
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = _Parser(prog="python -m training", description="Train models from configs into a repository.")
     parser.add_argument("model", help="a config name (linear, regression, binary, mnist, ...) or 'all'")
-    parser.add_argument("--output", default=os.environ.get("MODEL_REPOSITORY", "models"))
-    parser.add_argument("--data", default=os.environ.get("MNIST_DIR"), help="MNIST IDX folder or mnist.npz")
+    try:
+        defaults = load_settings()  # MODEL_REPOSITORY and MNIST_DIR, read as the service reads them
+    except SettingsError as exc:
+        parser.error(str(exc))
+    parser.add_argument("--output", default=str(defaults.model_repository))
+    parser.add_argument(
+        "--data", default=defaults.mnist_dir and str(defaults.mnist_dir), help="MNIST IDX folder or mnist.npz"
+    )
     for flag, key in FLAG_KEYS.items():
         parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="VALUE", help=f"sets {key}")
     parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="any config key")
@@ -101,6 +105,7 @@ def print_summary(results: Sequence[Exported], out: TextIO) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_tensorflow()  # before anything imports TensorFlow: keep its C++ banner out of the progress
     args = parse_args(argv)
     try:
         jobs = prepare(args)

@@ -22,7 +22,7 @@ from typing import Any
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
-from service.config import Settings, load_settings
+from service.config import Settings
 from service.errors import ServiceError
 from service.evaluation.evaluator import Evaluator, StreamLimits
 from service.evaluation.history import History
@@ -178,9 +178,8 @@ def _error(exc: BaseException, scope: Scope) -> tuple[int, bytes, Headers]:
     return status, body, _encode_headers({"Content-Type": JSON}, len(body))
 
 
-def create_app(settings: Settings | None = None, registry: Registry | None = None) -> ServingApp:
+def create_app(settings: Settings, registry: Registry | None = None) -> ServingApp:
     """Wire the service. Without a registry, one is built and started (initial load + poller)."""
-    settings = settings or load_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

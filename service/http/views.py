@@ -108,7 +108,7 @@ def v2_evaluate(**values: str) -> Response:
 
 
 def prometheus_metrics() -> Response:
-    payload, content_type = metrics.render()
+    payload, content_type = metrics.render(current_app.extensions["settings"].metrics_dir)
     return Response(payload, 200, content_type=content_type)
 
 

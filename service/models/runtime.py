@@ -6,17 +6,15 @@ process never initialises TensorFlow.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of the logs
-
 import numpy as np
 
+from service.config import quiet_tensorflow
 from service.errors import ModelLoadError
 from service.models.card import TensorSpec
 
@@ -48,6 +46,7 @@ def _import_tensorflow() -> ModuleType:
 if TYPE_CHECKING:
     import tensorflow as tf
 else:
+    quiet_tensorflow()
     tf = _import_tensorflow()
 
 _threads_configured = False

@@ -234,7 +234,7 @@ def test_memory_request_equals_limit() -> None:
 def test_configmap_holds_only_known_settings() -> None:
     from service.config import ENV
 
-    # Read by keras, matplotlib, gunicorn (control socket) and service/gunicorn_conf.py.
+    # Read by keras, matplotlib, gunicorn (control socket) and service/http/server.py.
     extra = {"KERAS_HOME", "MPLCONFIGDIR", "ACCESS_LOG"}
     config = find("ConfigMap")["data"]
     assert set(config) <= set(ENV) | extra, set(config) - set(ENV) - extra
