@@ -1,40 +1,38 @@
-"""Score an exported SavedModel through its serving signature, with the metric code the service uses."""
+"""Score an exported SavedModel as the service does: its loader, its runtime and its metric code.
+
+The version being exported has no card yet (the card records these very figures), so it is scored
+against the card its task's signature promises; ``service.models.loading.prepare`` loads it, checks
+the signature against that card, warms it up and pads calls as the service does, so the figures in
+a card are the ones ``:evaluate`` and the offline batch job compute on the same rows.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from service.evaluation import figures
+from service.evaluation.options import scores_of
+from service.models.card import ModelCard
+from service.models.loading import prepare
 from training.signature import SIGNATURE_NAME, SIGNATURES
 
 BATCH = 2048  # bounds memory on the full 10,000-image test set without slowing small sets
 
 
-def load_signature(path: str | Path) -> Callable[..., dict[str, tf.Tensor]]:
-    """The ``serving_default`` function of the SavedModel at ``path``."""
-    loaded = tf.saved_model.load(str(path))
-    signature = loaded.signatures[SIGNATURE_NAME]
-
-    def call(**inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        _ = loaded  # the signature's variables live only as long as the loaded object
-        return signature(**inputs)
-
-    return call
+def promised_card(task: str) -> ModelCard:
+    """The card contract of a ``task`` export (name and version are filled in at commit)."""
+    spec = SIGNATURES[task]
+    return ModelCard("unpublished", 0, task, SIGNATURE_NAME, spec.inputs, spec.outputs, spec.class_labels)
 
 
 def predict(path: str | Path, task: str, x: np.ndarray) -> np.ndarray:
     """The signature's score output (probabilities, probability or y) for every row of ``x``."""
-    call, spec = load_signature(path), SIGNATURES[task]
-    chunks = [
-        call(**{spec.input.name: tf.constant(x[i : i + BATCH])})[spec.scores].numpy()
-        for i in range(0, len(x), BATCH)
-    ]
-    return np.concatenate(chunks)
+    card = promised_card(task)
+    model, name = prepare(card, Path(path)), card.inputs[0].name
+    return np.concatenate([scores_of(model({name: x[i : i + BATCH]}), card) for i in range(0, len(x), BATCH)])
 
 
 def score(path: str | Path, task: str, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:

@@ -120,16 +120,8 @@ class Registry:
             model = self._models.get(name)
             return dict(model.labels) if model else {}
 
-    def ready(self) -> bool:
-        """True when every expected model has at least one AVAILABLE version."""
-        with self._lock:
-            return all(
-                any(s.state == AVAILABLE for s in self._models[n].servables.values())
-                for n in self._expected
-                if n in self._models
-            ) and self._expected <= set(self._models)
-
     def not_ready(self) -> list[str]:
+        """Expected models without an AVAILABLE version yet (empty: the server is ready)."""
         with self._lock:
             return sorted(
                 n

@@ -191,11 +191,3 @@ class Repository:
         finally:
             if staged.version is None:
                 staged.discard()
-
-    def remove_stale_staging(self, name: str) -> int:
-        """Delete staging folders left by crashed exports; return how many were removed."""
-        model_dir = self.model_dir(name)
-        stale = [p for p in model_dir.glob(f"{STAGING_PREFIX}*") if p.is_dir()] if model_dir.is_dir() else []
-        for path in stale:
-            shutil.rmtree(path, ignore_errors=True)
-        return len(stale)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,12 +33,6 @@ class VersionStatus:
     error_code: str = "UNKNOWN"
 
 
-class Model(Protocol):
-    """What the runtime hands back: a callable signature with its tensor specs."""
-
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> Arrays: ...
-
-
 class Executor(Protocol):
     def submit(self, inputs: Arrays, timeout: float | None = None) -> Arrays: ...
 
@@ -59,13 +52,11 @@ class Servable:
         self.error: str | None = None
         self.card: ModelCard | None = None
         self.executor: Executor | None = None
-        self.loaded_at: float | None = None
         self._inflight = 0
         self._idle = threading.Condition()
 
     def activate(self, card: ModelCard, executor: Executor) -> None:
         self.card, self.executor = card, executor
-        self.loaded_at = time.time()
         self.state = AVAILABLE
 
     def fail(self, error: str) -> None:
@@ -81,10 +72,6 @@ class Servable:
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.notify_all()
-
-    @property
-    def inflight(self) -> int:
-        return self._inflight
 
     def _ready_executor(self) -> Executor:
         if self.executor is None or self.state not in (AVAILABLE, UNLOADING):

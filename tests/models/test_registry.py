@@ -49,7 +49,7 @@ def test_latest_version_is_served_by_default(tiny_repo: Path, registry_for: Call
     registry = registry_for(tiny_repo)
     assert states(registry) == {2: "AVAILABLE"}
     assert predict_y(registry) == 4.0  # v2: 0.5 * 2 + 3
-    assert registry.ready()
+    assert registry.not_ready() == []
     assert registry.model_names() == ["binary", "digits", "regressor"]
 
 
@@ -141,7 +141,7 @@ def test_corrupt_version_never_replaces_a_working_one(
     assert status[2].state == "AVAILABLE"
     assert status[bad].state == "END" and "Cannot load the SavedModel" in (status[bad].error or "")
     assert predict_y(registry) == 4.0
-    assert registry.ready()
+    assert registry.not_ready() == []
     with pytest.raises(Unavailable, match="not available"), registry.acquire("regressor", version=bad):
         pass
 
@@ -208,7 +208,7 @@ def test_model_with_only_broken_versions_is_not_ready(
 ) -> None:
     corrupt_version(Repository(tiny_repo), "broken")
     registry = registry_for(tiny_repo)
-    assert not registry.ready()
+    assert registry.not_ready()
     assert registry.not_ready() == ["broken"]
 
 

@@ -150,15 +150,6 @@ def test_next_version_follows_the_highest_number(tmp_path: Path) -> None:
     assert publish(repo, "m") == 6
 
 
-def test_remove_stale_staging(tmp_path: Path) -> None:
-    repo = Repository(tmp_path)
-    publish(repo, "m")
-    (repo.model_dir("m") / f"{STAGING_PREFIX}left-by-a-crash").mkdir()
-    assert repo.remove_stale_staging("m") == 1
-    assert staging_folders(repo, "m") == []
-    assert repo.versions("m") == [1]
-
-
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "../etc", "a\\b", ".hidden", "", "a..b", "x" * 129])
 def test_unsafe_model_names_are_refused(tmp_path: Path, name: str) -> None:
     assert not is_valid_model_name(name)
