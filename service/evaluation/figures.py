@@ -65,22 +65,9 @@ DEFAULT_TOP_K = 5
 
 
 # The single-number figures of a result, in a stable order: gauges, gates and comparisons use these.
-FIGURES = (
-    "accuracy",
-    "top_k_accuracy",
-    "roc_auc",
-    "roc_auc_ovr_macro",
-    "roc_auc_ovr_weighted",
-    "roc_auc_micro",
-    "log_loss",
-    "precision",
-    "recall",
-    "f1",
-    "mse",
-    "rmse",
-    "mae",
-    "r2",
-    "max_error",
+TABLES = frozenset({"per_class", "confusion_matrix", "roc_curve"})
+FIGURES = tuple(
+    dict.fromkeys(m for metrics in METRICS_BY_TASK.values() for m in metrics if m not in TABLES)
 )
 
 

@@ -71,14 +71,19 @@ class Registry:
         finally:
             servable.leave()
 
-    def _resolve(self, name: str, version: int | None, label: str | None) -> Servable:
+    def _named(self, name: str, version: int | None, label: str | None) -> tuple[_Model, int | None]:
+        """The model called ``name`` and the version asked for (a label resolved); under the lock."""
         model = self._models.get(name) if is_valid_model_name(name) else None
         if model is None:
             raise NotFound(f"Model {name!r} is not served here.")
-        if label is not None:
-            if label not in model.labels:
-                raise NotFound(f"Model {name!r} has no version labelled {label!r}.")
-            version = model.labels[label]
+        if label is None:
+            return model, version
+        if label not in model.labels:
+            raise NotFound(f"Model {name!r} has no version labelled {label!r}.")
+        return model, model.labels[label]
+
+    def _resolve(self, name: str, version: int | None, label: str | None) -> Servable:
+        model, version = self._named(name, version, label)
         if version is None:
             available = [v for v, s in model.servables.items() if s.state == AVAILABLE]
             if not available:
@@ -101,13 +106,7 @@ class Registry:
 
     def status(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionStatus]:
         with self._lock:
-            model = self._models.get(name) if is_valid_model_name(name) else None
-            if model is None:
-                raise NotFound(f"Model {name!r} is not served here.")
-            if label is not None:
-                if label not in model.labels:
-                    raise NotFound(f"Model {name!r} has no version labelled {label!r}.")
-                version = model.labels[label]
+            model, version = self._named(name, version, label)
             chosen = [model.servables[version]] if version in model.servables else []
             if version is None:
                 chosen = [model.servables[v] for v in sorted(model.servables, reverse=True)]
