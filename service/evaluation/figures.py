@@ -66,9 +66,7 @@ DEFAULT_TOP_K = 5
 
 # The single-number figures of a result, in a stable order: gauges, gates and comparisons use these.
 TABLES = frozenset({"per_class", "confusion_matrix", "roc_curve"})
-FIGURES = tuple(
-    dict.fromkeys(m for metrics in METRICS_BY_TASK.values() for m in metrics if m not in TABLES)
-)
+FIGURES = tuple(dict.fromkeys(m for metrics in METRICS_BY_TASK.values() for m in metrics if m not in TABLES))
 
 
 def scalars(result: Mapping[str, Any]) -> dict[str, float | None]:
