@@ -1,5 +1,15 @@
 """Bearer tokens with scopes, a reloading token file, and per-caller rate limits; pure, no HTTP."""
 
 from service.auth.tokens import SCOPES, Principal, Scope, TokenFileError, Tokens, load_tokens, parse_tokens
+from service.auth.watch import TokenSource
 
-__all__ = ["SCOPES", "Principal", "Scope", "TokenFileError", "Tokens", "load_tokens", "parse_tokens"]
+__all__ = [
+    "SCOPES",
+    "Principal",
+    "Scope",
+    "TokenFileError",
+    "TokenSource",
+    "Tokens",
+    "load_tokens",
+    "parse_tokens",
+]
