@@ -48,12 +48,6 @@ class Scope:
 
     name: str
     models: str | None = None
-    _match: Callable[[str], Any] | None = field(default=None, init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.models is not None:
-            # Compiled once at load so the hot path is one regex match, not fnmatch's cache look-up.
-            object.__setattr__(self, "_match", re.compile(fnmatch.translate(self.models)).match)
 
     @classmethod
     def parse(cls, text: str) -> Scope:
@@ -70,15 +64,11 @@ class Scope:
             )
         return cls(name, models if colon else None)
 
-    def covers(self, scope: str, model: str | None) -> bool:
-        if scope != self.name:
-            return False
-        if self._match is None:
-            return True
-        return model is not None and self._match(model) is not None
-
     def __str__(self) -> str:
         return self.name if self.models is None else f"{self.name}:{self.models}"
+
+
+ModelMatcher = Callable[[str], Any]
 
 
 @dataclass(frozen=True)
@@ -87,12 +77,31 @@ class Principal:
 
     name: str
     scopes: tuple[Scope, ...]
+    # Per granted scope name: None for every model, or one compiled regex matching any of its
+    # globs. Built once at load so a check is a dict look-up and at most one regex match.
+    _index: dict[str, ModelMatcher | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        for name in SCOPES:
+            globs = [s.models for s in self.scopes if s.name == name]
+            if None in globs:
+                self._index[name] = None
+            elif globs:
+                either = "|".join(fnmatch.translate(g) for g in globs if g is not None)
+                self._index[name] = re.compile(either).match
 
     def allows(self, scope: str, model: str | None = None) -> bool:
-        if scope not in SCOPES:
-            # A typo in a route table would otherwise deny every request without saying why.
-            raise ValueError(f"Unknown scope {scope!r}; expected one of {', '.join(SCOPES)}.")
-        return any(s.covers(scope, model) for s in self.scopes)
+        if scope not in self._index:
+            if scope not in SCOPES:
+                # A typo in a route table would otherwise deny every request without saying why.
+                raise ValueError(f"Unknown scope {scope!r}; expected one of {', '.join(SCOPES)}.")
+            return False
+        match = self._index[scope]
+        if match is None:
+            return True
+        return model is not None and match(model) is not None
 
     def require(self, scope: str, model: str | None = None) -> None:
         """Raise Forbidden unless this token may use ``scope`` (on ``model``, when the route names one)."""
