@@ -108,7 +108,10 @@ class Principal:
         if not self.allows(scope, model):
             target = f" on model {model!r}" if model is not None else ""
             held = ", ".join(map(str, self.scopes))
-            raise Forbidden(f"Token {self.name!r} may not use scope {scope!r}{target} (it has: {held}).")
+            why = ""
+            if model is None and self._index.get(scope) is not None:
+                why = " A scope narrowed to models does not cover routes that name no model."
+            raise Forbidden(f"Token {self.name!r} may not use scope {scope!r}{target} (it has: {held}).{why}")
 
 
 class Tokens:

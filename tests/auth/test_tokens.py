@@ -212,8 +212,10 @@ def test_require_names_the_token_scope_and_model_but_never_the_token() -> None:
     assert caught.value.status == 403
     assert all(part in message for part in ("'web'", "'infer'", "'linear'", "infer:mnist*"))
     assert "t-web" not in message
-    with pytest.raises(Forbidden, match="may not use scope 'metrics' \\("):
+    with pytest.raises(Forbidden, match=r"may not use scope 'metrics' \(it has: infer:mnist\*\)\.$"):
         principal.require("metrics")
+    with pytest.raises(Forbidden, match="narrowed to models does not cover routes that name no model"):
+        principal.require("infer")
 
 
 def test_asking_about_an_unknown_scope_is_a_programming_error() -> None:
