@@ -8,11 +8,14 @@ FAILED_PRECONDITION -> 400, UNAVAILABLE -> 503, INTERNAL -> 500.
 
 from __future__ import annotations
 
+import math
+
 
 class ServiceError(Exception):
     """Base class; ``status`` is the HTTP status the error is answered with."""
 
     status: int = 500
+    headers: dict[str, str] = {}  # extra response headers; the auth errors below set their own
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -71,3 +74,34 @@ class DataFormatError(ValueError):
 
 class JobError(Exception):
     """A batch job cannot go on: bad arguments or data, the server unreachable. Exit 2 with this message."""
+
+
+class Unauthorized(ServiceError):
+    """No usable bearer token: missing, malformed, unknown or revoked (RFC 6750)."""
+
+    status = 401
+
+    def __init__(self, message: str, error: str | None = None) -> None:
+        super().__init__(message)
+        # RFC 6750 3.1: name the problem only when a token was sent (invalid_request/invalid_token);
+        # a request without credentials gets the bare challenge.
+        challenge = 'Bearer realm="model-serving"' + (f', error="{error}"' if error else "")
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class Forbidden(ServiceError):
+    """A known token without the scope (or model) the route needs."""
+
+    status = 403
+
+
+class TooManyRequests(ServiceError):
+    """The caller's request budget is spent; ``retry_after`` is how long until one more fits."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        # Retry-After takes whole seconds; rounding down would invite a retry that is refused again.
+        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
