@@ -46,6 +46,14 @@ class Settings:
     log_level: str = "info"
     access_log: str | None = None  # gunicorn's accesslog: a file, or "-" for stdout
     mnist_dir: Path | None = None  # labelled MNIST data (IDX folder or mnist.npz) for training
+    # Security. No token file: every route is open (for loopback use). The file is re-read when it
+    # changes; a path whose file does not exist yet means closed until it appears.
+    auth_tokens_file: Path | None = None
+    rate_limit: str | None = None  # e.g. "200/s,burst=400", per token (or client address when open)
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call cross-origin ("*": any)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    model_control: str = "poll"  # Triton's names: "poll" the repository, or "explicit" (API loads)
 
     @property
     def model_config_path(self) -> Path | None:
@@ -87,7 +95,24 @@ ENV = {
     "LOG_LEVEL": "log_level",
     "ACCESS_LOG": "access_log",
     "MNIST_DIR": "mnist_dir",
+    "AUTH_TOKENS_FILE": "auth_tokens_file",
+    "RATE_LIMIT": "rate_limit",
+    "CORS_ORIGINS": "cors_origins",
+    "TLS_CERT": "tls_cert",
+    "TLS_KEY": "tls_key",
+    "MODEL_CONTROL": "model_control",
 }
+PATHS = (
+    "model_repository",
+    "data_dir",
+    "model_config",
+    "metrics_dir",
+    "mnist_dir",
+    "auth_tokens_file",
+    "tls_cert",
+    "tls_key",
+)
+MODEL_CONTROL = ("poll", "explicit")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -104,6 +129,8 @@ def _convert(name: str, raw: str, kind: str) -> object:
             value = raw.lower() in _TRUE
         elif "Path" in kind:
             value = Path(raw) if raw else None
+        elif kind.startswith("tuple"):
+            value = tuple(item.strip() for item in raw.split(",") if item.strip())
         else:
             value = raw
     except ValueError as exc:
@@ -131,6 +158,23 @@ def _check(settings: Settings) -> Settings:
             raise SettingsError(f"{name} must be a positive number of seconds.")
     if settings.batch_timeout < 0:
         raise SettingsError("batch_timeout must be >= 0 seconds.")
+    if settings.rate_limit is not None:
+        from service.auth.ratelimit import RateLimiter, RateLimitError
+
+        try:
+            RateLimiter.parse(settings.rate_limit)
+        except RateLimitError as exc:
+            raise SettingsError(f"RATE_LIMIT: {exc}") from None
+    if settings.model_control not in MODEL_CONTROL:
+        raise SettingsError(
+            f"MODEL_CONTROL must be one of {', '.join(MODEL_CONTROL)}; got {settings.model_control!r}."
+        )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SettingsError("TLS_CERT and TLS_KEY go together: give both (HTTPS) or neither (HTTP).")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(settings, name)
+        if path is not None and not path.is_file():
+            raise SettingsError(f"{name.upper()}={path} is not a readable file.")
     return settings
 
 
@@ -143,7 +187,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         if environ.get(var) not in (None, ""):
             values[attr] = _convert(var, environ[var], kinds[attr])
     values.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("model_repository", "data_dir", "model_config", "metrics_dir", "mnist_dir"):
+    for key in PATHS:
         if isinstance(values.get(key), str):
             values[key] = Path(str(values[key]))
     return _check(Settings(**values))  # type: ignore[arg-type]

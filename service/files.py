@@ -1,7 +1,8 @@
-"""Durable file writes: a reader sees the old file or the new one, never half of one."""
+"""Durable file writes: whole files replaced atomically, and records appended by many processes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -41,3 +42,28 @@ def current_umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append ``line`` (without its newline) to a JSON-lines file, durably, from any process.
+
+    One ``write`` on an ``O_APPEND`` descriptor under an exclusive ``flock``, then ``fsync``: records
+    of concurrent writers never interleave. A line torn by a crash is ended first, so it cannot
+    swallow this one (readers skip the torn line).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    size = -1
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        view = memoryview(line + b"\n")
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # releases the lock
+    if size == 0:
+        fsync_dir(path.parent)  # the new file's directory entry must survive a crash too

@@ -70,6 +70,11 @@ IN_FLIGHT = Gauge(
     ["protocol"],
     multiprocess_mode="livesum",
 )
+RATE_LIMITED = Counter(
+    "serving_rate_limited_total",
+    "Requests refused with 429 by the per-caller rate limit, by token name ('-': by client address).",
+    ["token"],
+)
 LOAD_ATTEMPTS = Counter(
     "serving_model_load_attempts_total",
     "Model version load attempts by result.",

@@ -27,7 +27,9 @@ class Server:
 
     def __init__(self, repository: Path, log_path: Path, **env: Any) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.scheme = "https" if env.get("TLS_CERT") else "http"
+        self.url = f"{self.scheme}://127.0.0.1:{self.port}"
+        self.verify: str | bool = str(env["TLS_CERT"]) if env.get("TLS_CERT") else True
         self.log_path = log_path
         self.env = {
             **os.environ,
@@ -63,7 +65,10 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                if (
+                    requests.get(f"{self.url}/v2/health/ready", timeout=1, verify=self.verify).status_code
+                    == 200
+                ):
                     return
             except requests.RequestException:
                 pass

@@ -35,11 +35,18 @@ class TokenSource:
         self.poll_interval = poll_interval
         self._clock = clock
         self._lock = threading.Lock()
-        # At start there is no last good file to fall back on: missing or invalid is fatal.
-        self._tokens, seen = self._read()
-        # What the last check saw: a good file's Signature, None once deleted, or a stat error.
-        self._seen: object = seen
+        # What the last check saw: a good file's Signature, None while missing, or a stat error.
+        self._seen: object = None
         self._next_check = clock() + poll_interval
+        if not self.path.exists():
+            # A secret not mounted yet (or a mistyped path): closed, not open, until the file appears.
+            self._tokens = Tokens(())
+            log.error(
+                "Auth: no token file at %s yet; every guarded route answers 401 until it appears.", self.path
+            )
+            return
+        # At start there is no last good file to fall back on: an invalid one is fatal.
+        self._tokens, self._seen = self._read()
         log.info(
             "Auth: %d token(s) from %s: %s.", len(self._tokens), self.path, ", ".join(self._tokens.names)
         )

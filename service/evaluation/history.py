@@ -1,23 +1,21 @@
 """The append-only evaluation history: one JSON line per evaluation in ``<root>/<model>.jsonl``.
 
-Several gunicorn workers append to the same file: each record is one ``write`` on an
-``O_APPEND`` descriptor under an exclusive ``flock``, then ``fsync``ed, so records never
-interleave and survive a crash once answered. A line torn by a crash mid-write is skipped when
-reading, and the next append starts on a fresh line so the torn one cannot swallow it.
+Several gunicorn workers append to the same file through :func:`service.files.append_line`, so
+records never interleave and survive a crash once answered. A line torn by a crash mid-write is
+skipped when reading.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from service.files import fsync_dir
+from service.files import append_line
 from service.models.repository import is_valid_model_name
 
 log = logging.getLogger(__name__)
@@ -37,22 +35,7 @@ class History:
 
     def append(self, model: str, record: Mapping[str, Any]) -> None:
         """Add ``record`` durably; safe against concurrent appends from other processes."""
-        line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
-        path = self.path(model)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        size = -1
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line  # end a line torn by a crash, or this record would join it
-            _write_all(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)  # releases the lock
-        if size == 0:
-            fsync_dir(path.parent)  # the new file's directory entry must survive a crash too
+        append_line(self.path(model), orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY))
 
     def read(
         self, model: str, version: str | None = None, dataset: str | None = None, limit: int | None = None
@@ -84,9 +67,3 @@ class History:
                 continue
             if isinstance(record, dict):
                 yield record
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

@@ -22,12 +22,16 @@ from typing import Any
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
+from service.auth.ratelimit import RateLimiter
+from service.auth.watch import TokenSource
 from service.config import Settings
 from service.errors import ServiceError
 from service.evaluation.evaluator import Evaluator, StreamLimits
 from service.evaluation.history import History
-from service.http import routes, views
-from service.http.responses import JSON, render_error
+from service.http import admin, routes, views
+from service.http.access import AccessLog
+from service.http.guard import CALLER, HEAD, Guard, RequestHead, parse_head
+from service.http.responses import render_error
 from service.inference import Inference
 from service.metrics import RequestRecord
 from service.models.loading import build_registry
@@ -41,6 +45,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+# On every answer: no MIME sniffing of JSON, and a Server header that names no software or version.
+SECURITY_HEADERS = ((b"X-Content-Type-Options", b"nosniff"), (b"Server", b"model-serving"))
 
 
 class ClientGone(Exception):
@@ -60,36 +66,74 @@ def _terminated_input(app: Callable[..., Any]) -> Callable[..., Any]:
 class ServingApp:
     """ASGI application: the route table's LOOP lane on the event loop, its FLASK lane over a bridge."""
 
-    def __init__(self, inference: Inference, flask_app: Flask, settings: Settings) -> None:
+    def __init__(
+        self, inference: Inference, flask_app: Flask, settings: Settings, guard: Guard, audit: admin.AuditLog
+    ) -> None:
         self.inference = inference
         self.registry: Registry = inference.registry
         self.max_body = settings.max_body_bytes
+        self.guard = guard
+        self.audit = audit
+        self.access = AccessLog(settings.access_log) if settings.access_log else None
         self._bridge = WSGIMiddleware(_terminated_input(flask_app.wsgi_app), workers=settings.threads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            try:
-                route, values = routes.match(scope["method"], scope["path"])
-            except ServiceError as exc:
-                await _send(send, *_error(exc, scope))
+            if self.access is None:
+                await self._http(scope, receive, send)
                 return
-            if route.lane == routes.LOOP:
-                await self._run_model(route, values, scope, receive, send)
-            else:
-                await self._bridge(scope, receive, send)  # type: ignore[arg-type]
+            send, exchange = self.access.watch(send)
+            try:
+                await self._http(scope, receive, send)
+            finally:
+                exchange.caller = scope.get(CALLER, "")
+                self.access.write(scope, exchange)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         else:  # websockets: nothing here speaks them
             await send({"type": "websocket.close", "code": 1003})
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        head = parse_head(scope["headers"])
+        scope[HEAD] = head
+        try:
+            if scope["method"] == "OPTIONS" and head.origin and head.preflight_method:
+                route, _ = routes.match(head.preflight_method, scope["path"])
+                await _send(send, 204, b"", _encode_headers(self.guard.preflight(route, head), 0))
+                return
+            route, values = routes.match(scope["method"], scope["path"])
+        except ServiceError as exc:
+            await _send(send, *self._error(exc, scope, head))
+            return
+        client = (scope.get("client") or ("-", 0))[0]
+        try:
+            caller = self.guard.admit(route, values.get("name"), head, scope.get("scheme", "http"), client)
+        except ServiceError as exc:
+            if route.endpoint in admin.ACTIONS:  # refused admin attempts are audited too
+                name = self.guard.identify(head)
+                self.audit.record(name, admin.ACTIONS[route.endpoint], values["name"], client, exc)
+            await _send(send, *self._error(exc, scope, head))
+            return
+        scope[CALLER] = caller
+        if route.lane == routes.LOOP:
+            await self._run_model(route, values, head, scope, receive, send)
+        else:
+            await self._bridge(scope, receive, send)  # type: ignore[arg-type]
+
     async def _run_model(
-        self, route: routes.Route, values: Mapping[str, str], scope: Scope, receive: Receive, send: Send
+        self,
+        route: routes.Route,
+        values: Mapping[str, str],
+        head: RequestHead,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         assert route.metric is not None  # every model-running route is metered
         record, status = RequestRecord(*route.metric), 500
         try:
-            status, body, headers = await self._answer(route, values, scope, receive, record)
+            status, body, headers = await self._answer(route, values, head, scope, receive, record)
             await _send(send, status, body, headers)
         except ClientGone:
             status = 499  # nginx's "client closed request": counted, never sent
@@ -100,22 +144,30 @@ class ServingApp:
         self,
         route: routes.Route,
         values: Mapping[str, str],
+        head: RequestHead,
         scope: Scope,
         receive: Receive,
         record: RequestRecord,
     ) -> tuple[int, bytes, Headers]:
         try:
             ref = routes.model_ref(values)
-            mimetype, declared, binary_header = _request_headers(scope["headers"])
-            header_length = routes.parse_header_length(binary_header) if route.binary else None
-            routes.check_media_type(route, mimetype)
-            body = await self._read_body(receive, declared)
+            header_length = routes.parse_header_length(head.binary_header) if route.binary else None
+            routes.check_media_type(route, head.mimetype)
+            body = await self._read_body(receive, head.content_length)
             payload, headers = await self.inference.run(route.endpoint, ref, body, header_length, record)
+            if head.origin is not None:
+                headers = {**headers, **self.guard.cors_headers(head)}
             return 200, payload, _encode_headers(headers, len(payload))
         except ClientGone:
             raise
         except Exception as exc:  # ServiceErrors as themselves, anything else as a logged 500
-            return _error(exc, scope)
+            return self._error(exc, scope, head)
+
+    def _error(self, exc: BaseException, scope: Scope, head: RequestHead) -> tuple[int, bytes, Headers]:
+        status, body, headers = render_error(exc, scope["method"], scope["path"])
+        if head.origin is not None:
+            headers.update(self.guard.cors_headers(head))
+        return status, body, _encode_headers(headers, len(body))
 
     async def _read_body(self, receive: Receive, declared: int | None) -> bytes:
         """The whole body, refused with 413 as soon as it is known to pass the limit."""
@@ -152,30 +204,12 @@ async def _send(send: Send, status: int, body: bytes, headers: Headers) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _request_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None, str | None]:
-    """Media type (lower case, no parameters), declared Content-Length and the V2 header length."""
-    mimetype, declared, header_length = "", None, None
-    for name, value in headers:
-        if name == b"content-type":
-            mimetype = value.split(b";", 1)[0].strip().lower().decode("latin-1")
-        elif name == b"content-length":
-            declared = int(value) if value.isdigit() else None
-        elif name == b"inference-header-content-length":
-            header_length = value.decode("latin-1")
-    return mimetype, declared, header_length
-
-
 def _encode_headers(headers: Mapping[str, str], length: int) -> Headers:
     # Names keep their usual casing on the HTTP/1.1 wire, as TF Serving and Triton send them:
     # header names are case-insensitive, but hand-written clients do index them exactly.
     encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-    encoded.append((b"Content-Length", str(length).encode()))
+    encoded += [(b"Content-Length", str(length).encode()), *SECURITY_HEADERS]
     return encoded
-
-
-def _error(exc: BaseException, scope: Scope) -> tuple[int, bytes, Headers]:
-    status, body = render_error(exc, scope["method"], scope["path"])
-    return status, body, _encode_headers({"Content-Type": JSON}, len(body))
 
 
 def create_app(settings: Settings, registry: Registry | None = None) -> ServingApp:
@@ -191,4 +225,14 @@ def create_app(settings: Settings, registry: Registry | None = None) -> ServingA
     stream = StreamLimits(settings.max_evaluation_rows, settings.max_line_bytes)
     history = History(settings.data_dir / "evaluations")
     evaluator = Evaluator(registry, history, limits, settings.request_timeout, stream)
-    return ServingApp(inference, views.create_flask_app(settings, inference, evaluator), settings)
+    guard, audit = build_guard(settings), admin.AuditLog(settings.data_dir / "audit.jsonl")
+    flask_app = views.create_flask_app(settings, inference, evaluator, guard, audit)
+    return ServingApp(inference, flask_app, settings, guard, audit)
+
+
+def build_guard(settings: Settings) -> Guard:
+    """Tokens from the token file (if any), the rate limit (if any) and the allowed CORS origins."""
+    path = settings.auth_tokens_file
+    tokens = TokenSource(path, poll_interval=settings.poll_interval) if path is not None else None
+    limiter = RateLimiter.parse(settings.rate_limit) if settings.rate_limit else None
+    return Guard(tokens, limiter, settings.cors_origins)

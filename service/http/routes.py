@@ -57,6 +57,8 @@ class Route:
     lane: str = FLASK
     media_types: frozenset[str] = frozenset()  # content types a POST body may have
     metric: tuple[str, str] | None = None  # (protocol, endpoint) labels of serving_requests_total
+    scope: str | None = "infer"  # the token scope it needs (service.auth); None: open to anyone
+    writes: bool = False  # changes state (history, gauges, loaded models): no cross-origin forms
 
     @property
     def binary(self) -> bool:
@@ -81,6 +83,17 @@ def _tfs_model_route(verb: str) -> Route:
     return Route(f"tfs_{verb}", _each(_TFS, f":{verb}"), POST, LOOP, JSON_TYPES, ("tfserving", verb))
 
 
+def _admin_route(endpoint: str, rule: str) -> Route:
+    return Route(endpoint, (rule,), POST, media_types=JSON_TYPES, scope="admin", writes=True)
+
+
+def _evaluate_route(
+    endpoint: str, rules: tuple[str, ...], media_types: frozenset[str], protocol: str
+) -> Route:
+    metric = (protocol, "evaluate")
+    return Route(endpoint, rules, POST, FLASK, media_types | NDJSON_TYPES, metric, "evaluate", writes=True)
+
+
 ROUTES = (
     # ---- the model-running routes: answered on the event loop
     _tfs_model_route("predict"),
@@ -90,29 +103,23 @@ ROUTES = (
     # ---- TF Serving REST v1
     Route("tfs_status", _TFS, GET),
     Route("tfs_metadata", _each(_TFS, "/metadata"), GET, metric=("tfserving", "metadata")),
-    Route(
-        "tfs_evaluate",
-        _each(_TFS, ":evaluate"),
-        POST,
-        FLASK,
-        JSON_TYPES | NDJSON_TYPES,
-        ("tfserving", "evaluate"),
-    ),
-    Route("tfs_evaluations", _each(_TFS, "/evaluations"), GET),
+    _evaluate_route("tfs_evaluate", _each(_TFS, ":evaluate"), JSON_TYPES, "tfserving"),
+    Route("tfs_evaluations", _each(_TFS, "/evaluations"), GET, scope="evaluate"),
     Route("tfs_unknown_verb", _each(_TFS, ":<unknown_verb:verb>"), ("GET", "POST")),
-    # ---- Open Inference Protocol (V2) and Triton's extensions
+    # ---- Open Inference Protocol (V2)
     Route("v2_server_metadata", ("/v2",), GET),
-    Route("live", ("/v2/health/live", "/healthz"), GET),
-    Route("ready", ("/v2/health/ready", "/readyz"), GET),
+    Route("live", ("/v2/health/live", "/healthz"), GET, scope=None),
+    Route("ready", ("/v2/health/ready", "/readyz"), GET, scope=None),
     Route("v2_models", ("/v2/models",), GET),
-    Route("v2_repository_index", ("/v2/repository/index",), POST),
     Route("v2_model_metadata", _V2, GET, metric=("v2", "metadata")),
     Route("v2_model_ready", _each(_V2, "/ready"), GET),
-    Route(
-        "v2_evaluate", _each(_V2, "/evaluate"), POST, FLASK, BINARY_TYPES | NDJSON_TYPES, ("v2", "evaluate")
-    ),
+    _evaluate_route("v2_evaluate", _each(_V2, "/evaluate"), BINARY_TYPES, "v2"),
+    # ---- Triton's model repository extension: the admin API
+    Route("v2_repository_index", ("/v2/repository/index",), POST, media_types=JSON_TYPES, scope="admin"),
+    _admin_route("v2_repository_load", "/v2/repository/models/<name>/load"),
+    _admin_route("v2_repository_unload", "/v2/repository/models/<name>/unload"),
     # ---- operations
-    Route("metrics", ("/metrics", "/monitoring/prometheus/metrics"), GET),
+    Route("metrics", ("/metrics", "/monitoring/prometheus/metrics"), GET, scope="metrics"),
 )
 BY_ENDPOINT = {route.endpoint: route for route in ROUTES}
 

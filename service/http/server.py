@@ -38,9 +38,11 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         # worker waits for connections, not only requests).
         "keepalive": 5,
         "loglevel": settings.log_level,
-        "accesslog": settings.access_log,
+        "accesslog": None,  # the app writes the access log itself: it knows each caller's token name
         "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
         "proc_name": "model-serving",
+        "certfile": str(settings.tls_cert) if settings.tls_cert else None,
+        "keyfile": str(settings.tls_key) if settings.tls_key else None,
         "on_starting": _fresh_metrics_dir,
         "child_exit": _forget_worker_metrics,
         "worker_exit": _drain,

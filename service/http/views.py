@@ -8,7 +8,8 @@ so the views are registered from the same table and every error goes through the
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from flask import Flask, Response, current_app, g, request
@@ -19,7 +20,8 @@ from service import metrics
 from service.config import Settings
 from service.errors import NotFound, ServiceError
 from service.evaluation.evaluator import Evaluator
-from service.http import routes
+from service.http import admin, routes
+from service.http.guard import CALLER, HEAD, Guard
 from service.http.responses import JSON, json_body, render_error
 from service.inference import Inference
 from service.metrics import RequestRecord
@@ -89,6 +91,34 @@ def v2_repository_index() -> Response:
     states = {"AVAILABLE": "READY", "END": "UNAVAILABLE"}
     index = [{**e, "state": states.get(e["state"], e["state"])} for e in _inference().model_index()]
     return json_response(index)
+
+
+def v2_repository_load(name: str) -> Response:
+    """Triton's load: serve ``name`` again (with ``parameters.config`` overriding its settings)."""
+    with _audited("load", name):
+        entry = admin.load_override(_body(), name)
+        _inference().registry.load(name, entry)
+    return json_response({})
+
+
+def v2_repository_unload(name: str) -> Response:
+    """Triton's unload: stop serving ``name`` until it is loaded again (in-flight requests finish)."""
+    with _audited("unload", name):
+        admin.check_unload_body(_body(), name)
+        _inference().registry.unload(name)
+    return json_response({})
+
+
+@contextmanager
+def _audited(action: str, model: str) -> Iterator[None]:
+    """Record an admin action, its caller and its outcome in the audit log, whatever happens."""
+    log: admin.AuditLog = current_app.extensions["audit"]
+    try:
+        yield
+    except Exception as exc:
+        log.record(_caller(), action, model, request.remote_addr, exc)
+        raise
+    log.record(_caller(), action, model, request.remote_addr, None)
 
 
 def v2_model_metadata(**values: str) -> Response:
@@ -167,6 +197,8 @@ VIEWS: dict[str, Callable[..., Response]] = {
     "v2_model_metadata": v2_model_metadata,
     "v2_model_ready": v2_model_ready,
     "v2_evaluate": v2_evaluate,
+    "v2_repository_load": v2_repository_load,
+    "v2_repository_unload": v2_repository_unload,
     "metrics": prometheus_metrics,
 }
 
@@ -195,18 +227,37 @@ def _render(exc: Exception) -> Response:
         error = ServiceError(exc.description or exc.name)
         error.status = exc.code or 500
         exc = error
-    status, body = render_error(exc, request.method, request.path)
-    return Response(body, status, mimetype=JSON)
+    status, body, headers = render_error(exc, request.method, request.path)
+    return Response(body, status, headers=headers)
 
 
-def create_flask_app(settings: Settings, inference: Inference, evaluator: Evaluator) -> Flask:
+def _caller() -> str:
+    """The token name the ASGI entry admitted this request with ("" when auth is off)."""
+    return str(request.environ.get("asgi.scope", {}).get(CALLER, ""))
+
+
+def _answer_headers(response: Response) -> Response:
+    """Security headers on every answer, and CORS headers for an allowed browser origin."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Server"] = "model-serving"
+    head = request.environ.get("asgi.scope", {}).get(HEAD)
+    if head is not None and head.origin is not None:
+        response.headers.update(current_app.extensions["guard"].cors_headers(head))
+    return response
+
+
+def create_flask_app(
+    settings: Settings, inference: Inference, evaluator: Evaluator, guard: Guard, audit: admin.AuditLog
+) -> Flask:
     """The FLASK lane of the route table, registered from it, with the one error renderer."""
     app = Flask(__name__)
     app.url_map.converters.update(routes.CONVERTERS)
     app.url_map.merge_slashes = False
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions.update(settings=settings, inference=inference, evaluator=evaluator)
+    app.extensions.update(
+        settings=settings, inference=inference, evaluator=evaluator, guard=guard, audit=audit
+    )
     for route in routes.ROUTES:
         if route.lane == routes.FLASK:
             for rule in route.rules:
@@ -214,5 +265,6 @@ def create_flask_app(settings: Settings, inference: Inference, evaluator: Evalua
     app.register_error_handler(Exception, _render)
     app.before_request(_start_record)
     app.after_request(_finish_record)
+    app.after_request(_answer_headers)
     app.teardown_request(_finish_unanswered)
     return app

@@ -8,6 +8,7 @@ The YAML equivalent of TF Serving's ``model_config_list``::
         version_policy: {latest: 2}    # or "latest", "all", {specific: [1, 3]}
         labels: {stable: 1, canary: 2}
         batching: {max_batch_size: 128, batch_timeout_ms: 1, enabled: true}
+    auth_tokens_file: tokens.yaml   # optional, relative to this file; AUTH_TOKENS_FILE wins
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class ModelEntry:
 class ModelConfig:
     models: Mapping[str, ModelEntry] = field(default_factory=dict)
     serve_unlisted: bool = True
+    auth_tokens_file: str | None = None  # read once at start; AUTH_TOKENS_FILE takes precedence
 
     def entry(self, name: str) -> ModelEntry:
         return self.models.get(name, ModelEntry())
@@ -119,11 +121,14 @@ def _parse_batching(raw: Any, where: str) -> BatchingConfig:
     return BatchingConfig(enabled, size, timeout / 1000.0 if timeout is not None else None)
 
 
+TOP_KEYS = ("models", "serve_unlisted", "auth_tokens_file")
+
+
 def parse_model_config(doc: Any, source: str = "model config") -> ModelConfig:
     if doc is None:
         return ModelConfig()
-    if not isinstance(doc, Mapping) or set(doc) - {"models", "serve_unlisted"}:
-        raise ModelConfigError(f"{source}: expected a mapping with 'models' and optionally 'serve_unlisted'.")
+    if not isinstance(doc, Mapping) or set(doc) - set(TOP_KEYS):
+        raise ModelConfigError(f"{source}: expected a mapping with keys among {', '.join(TOP_KEYS)}.")
     models_raw = doc.get("models") or {}
     if not isinstance(models_raw, Mapping):
         raise ModelConfigError(f"{source}: 'models' must map model names to settings.")
@@ -132,18 +137,26 @@ def parse_model_config(doc: Any, source: str = "model config") -> ModelConfig:
         where = f"{source}: model {name!r}"
         if not is_valid_model_name(str(name)):
             raise ModelConfigError(f"{where}: not a valid model name.")
-        raw = raw or {}
-        if not isinstance(raw, Mapping) or set(raw) - {"version_policy", "labels", "batching"}:
-            raise ModelConfigError(f"{where}: allowed keys are version_policy, labels and batching.")
-        models[str(name)] = ModelEntry(
-            parse_policy(raw.get("version_policy"), where),
-            _parse_labels(raw.get("labels"), where),
-            _parse_batching(raw.get("batching"), where),
-        )
+        models[str(name)] = parse_entry(raw, where)
     serve_unlisted = doc.get("serve_unlisted", True)
     if not isinstance(serve_unlisted, bool):
         raise ModelConfigError(f"{source}: serve_unlisted must be true or false.")
-    return ModelConfig(models, serve_unlisted)
+    tokens_file = doc.get("auth_tokens_file")
+    if tokens_file is not None and (not isinstance(tokens_file, str) or not tokens_file):
+        raise ModelConfigError(f"{source}: auth_tokens_file must be a path.")
+    return ModelConfig(models, serve_unlisted, tokens_file)
+
+
+def parse_entry(raw: Any, where: str) -> ModelEntry:
+    """One model's settings: ``{version_policy, labels, batching}``, each optional."""
+    raw = raw or {}
+    if not isinstance(raw, Mapping) or set(raw) - {"version_policy", "labels", "batching"}:
+        raise ModelConfigError(f"{where}: allowed keys are version_policy, labels and batching.")
+    return ModelEntry(
+        parse_policy(raw.get("version_policy"), where),
+        _parse_labels(raw.get("labels"), where),
+        _parse_batching(raw.get("batching"), where),
+    )
 
 
 def load_model_config(path: Path | None) -> ModelConfig:

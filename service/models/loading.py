@@ -147,4 +147,5 @@ def build_registry(settings: Settings) -> Registry:
         config_source=partial(load_model_config, settings.model_config_path),
         poll_interval=settings.poll_interval,
         unload_timeout=settings.request_timeout,
+        explicit=settings.model_control == "explicit",
     )

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service import metrics
-from service.errors import CardError, NotFound, ServiceError, Unavailable
+from service.errors import CardError, NotFound, ServiceError, Unavailable, UnprocessableRequest
 from service.models.card import ModelCard
-from service.models.config import BatchingConfig, ModelConfig, ModelConfigError
+from service.models.config import BatchingConfig, ModelConfig, ModelConfigError, ModelEntry
 from service.models.repository import Repository, is_valid_model_name
 from service.models.servable import AVAILABLE, END, LOADING, UNLOADING, Executor, Servable, VersionStatus
 
@@ -44,6 +44,7 @@ class Registry:
         config_source: Callable[[], ModelConfig] = ModelConfig,
         poll_interval: float = 1.0,
         unload_timeout: float = 30.0,
+        explicit: bool = False,
     ) -> None:
         self.repository = repository
         self._loader = loader
@@ -58,6 +59,11 @@ class Registry:
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self.config_error: str | None = None
+        # Triton's model control: explicit serves only what load() asked for; polling serves the
+        # repository, less what unload() took away (until the next load of it).
+        self._explicit = explicit
+        self._requested: dict[str, ModelEntry | None] = {}  # loaded through the API, with any override
+        self._unloaded: set[str] = set()
 
     # ---- data plane -------------------------------------------------------------------------
     @contextmanager
@@ -158,14 +164,57 @@ class Registry:
     def sync(self) -> None:
         with self._sync_lock:
             self._reload_config()
-            names = set(self._config.models)
-            if self._config.serve_unlisted:
-                names |= {n for n in self.repository.model_names() if self.repository.versions(n)}
+            names = self._wanted_names()
             for name in sorted(names):
                 self._sync_model(name)
             for name in set(self._models) - names:
                 self._retire_model(name)
-            self._expected = {n for n in names if self.repository.versions(n)} | set(self._config.models)
+            expected = set() if self._explicit else set(self._config.models) - self._unloaded
+            self._expected = {n for n in names if self.repository.versions(n)} | expected
+
+    def _wanted_names(self) -> set[str]:
+        if self._explicit:
+            return set(self._requested)
+        names = set(self._config.models) | set(self._requested)
+        if self._config.serve_unlisted:
+            names |= {n for n in self.repository.model_names() if self.repository.versions(n)}
+        return names - self._unloaded
+
+    def _entry(self, name: str) -> ModelEntry:
+        return self._requested.get(name) or self._config.entry(name)
+
+    # ---- Triton's model repository extension ------------------------------------------------
+    def load(self, name: str, entry: ModelEntry | None = None) -> list[VersionStatus]:
+        """Serve ``name`` (again) from the repository, ``entry`` overriding its serving config.
+
+        Returns once its versions are loaded; UnprocessableRequest if none became AVAILABLE.
+        """
+        if not is_valid_model_name(name) or not self.repository.versions(name):
+            raise NotFound(f"Model {name!r} is not in the repository.")
+        with self._sync_lock:
+            self._unloaded.discard(name)
+            self._requested[name] = entry
+            self._reload_config()
+            self._sync_model(name)
+            self._expected.add(name)
+        statuses = self.status(name)
+        if not any(s.state == AVAILABLE for s in statuses):
+            reasons = "; ".join(f"version {s.version}: {s.error}" for s in statuses if s.error)
+            raise UnprocessableRequest(
+                f"Model {name!r} did not load: {reasons or 'no version is available'}."
+            )
+        return statuses
+
+    def unload(self, name: str) -> None:
+        """Stop serving ``name``: new requests get 404, in-flight ones finish (until the next load)."""
+        with self._sync_lock:
+            if name not in self._models and name not in self._requested:
+                raise NotFound(f"Model {name!r} is not loaded.")
+            self._requested.pop(name, None)
+            self._unloaded.add(name)
+            self._expected.discard(name)
+            if name in self._models:
+                self._retire_model(name)
 
     def _reload_config(self) -> None:
         try:
@@ -178,7 +227,7 @@ class Registry:
             self.config_error = str(exc)
 
     def _sync_model(self, name: str) -> None:
-        entry = self._config.entry(name)
+        entry = self._entry(name)
         on_disk = self.repository.versions(name)
         with self._lock:
             model = self._models.setdefault(name, _Model({}, {}))
@@ -232,7 +281,7 @@ class Registry:
         try:
             card = self.repository.read_card(name, version)
             vdir = self.repository.version_dir(name, version)
-            executor = self._loader(card, vdir, self._config.entry(name).batching)
+            executor = self._loader(card, vdir, self._entry(name).batching)
         except (CardError, ServiceError) as exc:
             servable.fail(str(exc))
             metrics.set_state(name, version, END)

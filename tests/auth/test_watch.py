@@ -48,9 +48,17 @@ def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_a_missing_file_at_start_is_an_error(tmp_path: Path, clock: Clock) -> None:
-    with pytest.raises(TokenFileError, match="cannot read the token file"):
-        source(tmp_path / "absent.yaml", clock)
+def test_a_missing_file_at_start_closes_every_route_until_it_appears(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "not-mounted-yet.yaml"
+    tokens = source(path, clock)
+    assert len(tokens.current()) == 0 and "every guarded route answers 401" in errors(caplog)[0]
+    with pytest.raises(Unauthorized):
+        tokens.current().authenticate("Bearer t-web")
+    write_tokens(path, WEB)
+    clock.tick()
+    assert tokens.current().authenticate("Bearer t-web").name == "web"
 
 
 def test_an_invalid_file_at_start_is_an_error(tmp_path: Path, clock: Clock) -> None:
