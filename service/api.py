@@ -8,11 +8,11 @@ import time
 from typing import Any, BinaryIO
 
 import orjson
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import LimitedStream
 
-from service import metrics, routes
+from service import console, metrics, routes
 from service.errors import (
     MethodNotAllowed,
     NotFound,
@@ -195,6 +195,53 @@ def _input_stream() -> BinaryIO:
         return LimitedStream(raw, request.content_length)  # type: ignore[return-value]
     # Chunked: gunicorn de-chunks and marks the input terminated; otherwise there is no body.
     return raw if request.environ.get("wsgi.input_terminated") else io.BytesIO()
+
+
+# ---- model cards and the browser console (read-only) -------------------------------------------
+# POST is listed only so that it gets TF Serving's 405 here rather than the catch-all's 404.
+@bp.route("/v1/models/<name>/card", methods=["GET", "POST"])
+@bp.route("/v1/models/<name>/versions/<version>/card", methods=["GET", "POST"])
+@bp.route("/v1/models/<name>/labels/<label>/card", methods=["GET", "POST"])
+def model_card(name: str, version: str | None = None, label: str | None = None) -> Response:
+    _read_only()
+    return json_response(_inference().card_document(ModelRef(name, parse_version(version, name), label)))
+
+
+@bp.route("/v1/models/<name>/card/training_curves.png", methods=["GET", "POST"])
+@bp.route("/v1/models/<name>/versions/<version>/card/training_curves.png", methods=["GET", "POST"])
+@bp.route("/v1/models/<name>/labels/<label>/card/training_curves.png", methods=["GET", "POST"])
+def training_curves(name: str, version: str | None = None, label: str | None = None) -> Response:
+    _read_only()
+    path = _inference().training_curves(ModelRef(name, parse_version(version, name), label))
+    response = send_file(path, mimetype="image/png", max_age=0)  # answers If-None-Match itself
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _read_only() -> None:
+    if request.method not in ("GET", "HEAD"):
+        raise MethodNotAllowed(f"{request.path} takes GET, not {request.method}.")
+
+
+@bp.get("/")
+def console_index() -> Response:
+    return _console_file("index.html")
+
+
+@bp.get("/console/<path:filename>")
+def console_file(filename: str) -> Response:
+    return _console_file(filename)
+
+
+def _console_file(filename: str) -> Response:
+    # A lookup in what was read at start-up: no path is ever built from the URL, so no traversal.
+    asset = current_app.extensions["console"].get(filename)
+    if asset is None:
+        raise NotFound(f"The console has no file {filename!r}.")
+    response = Response(asset.body, 200, content_type=asset.content_type, headers=console.HEADERS)
+    response.set_etag(asset.etag)
+    response.make_conditional(request)  # in place: a 304 when the browser's copy is current
+    return response
 
 
 # ---- metrics and errors ------------------------------------------------------------------------

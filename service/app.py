@@ -7,7 +7,7 @@ from functools import partial
 
 from flask import Flask
 
-from service import api, metrics
+from service import api, console, metrics
 from service.config import Settings, load_settings
 from service.evaluating import Evaluator, StreamLimits
 from service.history import History
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     stream = StreamLimits(settings.max_evaluation_rows, settings.max_line_bytes)
     history = History(settings.data_dir / "evaluations")
     app.extensions["evaluator"] = Evaluator(registry, history, limits, settings.request_timeout, stream)
+    app.extensions["console"] = console.load_assets()
     api.register(app)
     metrics.worker_started()
     return app
