@@ -69,9 +69,9 @@ function timeLabel(ms, span) {
 
 // Series over time: series = [{name, points: [{x: epoch ms, y, title}]}].
 export function lineChart(series, { label, yLabel = '' } = {}) {
-  const width = 640;
-  const height = 260;
-  const pad = { left: 56, right: 16, top: 16, bottom: 34 };
+  // Sized for a third of a desktop page: text stays near its nominal size when scaled to fit.
+  const width = 360;
+  const height = 210;
   const points = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.y));
   const root = frame(width, height, label);
   if (!points.length) {
@@ -83,16 +83,21 @@ export function lineChart(series, { label, yLabel = '' } = {}) {
   if (x1 === x0) { x0 -= 60e3; x1 += 60e3; }
   const yTicks = niceTicks(Math.min(...points.map((p) => p.y)), Math.max(...points.map((p) => p.y)));
   const [y0, y1] = [yTicks[0], yTicks[yTicks.length - 1]];
+  // As many decimals as the tick step needs, so neighbouring ticks never print alike.
+  const decimals = Math.max(0, -Math.floor(Math.log10((yTicks[1] - yTicks[0]) || 1) + 1e-9));
+  const tickText = yTicks.map((t) => t.toFixed(decimals));
+  const widest = Math.max(...tickText.map((t) => t.length));
+  const pad = { left: 12 + widest * 6.6 + (yLabel ? 16 : 0), right: 14, top: 12, bottom: 30 };
   const sx = (x) => pad.left + ((x - x0) / (x1 - x0)) * (width - pad.left - pad.right);
   const sy = (y) => height - pad.bottom - ((y - y0) / (y1 - y0 || 1)) * (height - pad.top - pad.bottom);
 
   const axes = svg('g', { class: 'axes' });
-  for (const t of yTicks) {
+  yTicks.forEach((t, i) => {
     axes.append(
       svg('line', { class: 'grid', x1: pad.left, x2: width - pad.right, y1: sy(t), y2: sy(t) }),
-      svg('text', { class: 'tick', x: pad.left - 6, y: sy(t) + 4, 'text-anchor': 'end', text: fmt(t, 3) }),
+      svg('text', { class: 'tick', x: pad.left - 6, y: sy(t) + 4, 'text-anchor': 'end', text: tickText[i] }),
     );
-  }
+  });
   for (const t of timeTicks(x0, x1)) {
     axes.append(svg('text', { class: 'tick', x: sx(t), y: height - pad.bottom + 18, 'text-anchor': 'middle', text: timeLabel(t, x1 - x0) }));
   }

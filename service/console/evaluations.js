@@ -102,7 +102,7 @@ function charts(records, task) {
     }));
     grid.append(h('figure', { class: 'chart-figure', 'data-metric': metric },
       h('figcaption', { text: metric }),
-      lineChart(series, { label: `${metric} of each evaluation over time, by version`, yLabel: metric })));
+      lineChart(series, { label: `${metric} of each evaluation over time, by version` })));
   }
   return [legend, grid];
 }

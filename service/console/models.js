@@ -139,11 +139,19 @@ function training(card) {
       ['Loss', t.loss], ['Epochs', t.epochs], ['Batch size', t.batch_size],
       ['Validation split', t.validation_split], ['Seed', t.seed],
       ['Parameters', card.parameter_count !== undefined ? fmt(card.parameter_count) : null],
+      ['Learned weights', learned(card.weights)],
       ['Training time', card.training_seconds !== undefined ? `${fmt(card.training_seconds, 3)} s` : null],
       ['Created', card.created_at ? when(card.created_at) : null],
       ['Libraries', card.libraries ? Object.entries(card.libraries).map(([k, v]) => `${k} ${v}`).join(', ') : null],
     ]),
   ];
+}
+
+// Small models record their fitted weights in the card (e.g. {weight, bias}); big ones do not.
+function learned(weights) {
+  if (!weights || typeof weights !== 'object') return null;
+  const scalars = Object.entries(weights).filter(([, v]) => typeof v === 'number');
+  return scalars.length ? scalars.map(([k, v]) => `${k} ${fmt(v, 6)}`).join(', ') : null;
 }
 
 function provenance(card) {

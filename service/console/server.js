@@ -114,10 +114,13 @@ function showBatches(panel, current, previous) {
     const calls = total(lifetime.get(name));
     const windowCalls = total(increase(lifetime.get(name), earlier.get(name)));
     const mean = windowCalls ? ((sums.get(name) || 0) - (sumsBefore.get(name) || 0)) / windowCalls : (sums.get(name) || 0) / (calls || 1);
-    const bars = distribution(lifetime.get(name)).filter((b) => b.le !== Infinity && b.le <= 1024);
+    // Buckets up to the largest batch seen (at least 8 rows): wide enough bars to read.
+    const all = distribution(lifetime.get(name)).filter((b) => b.le !== Infinity);
+    const largest = Math.max(8, ...all.filter((b) => b.count > 0).map((b) => b.le));
+    const bars = all.filter((b) => b.le <= largest);
     const most = Math.max(1, ...bars.map((b) => b.count));
     return h('figure', { class: 'batch-figure', 'data-model': name },
-      h('figcaption', {}, h('strong', { text: name }), ` · ${fmt(calls)} model calls · mean ${fmt(mean, 3)} rows${windowCalls ? ' (interval)' : ''}`),
+      h('figcaption', {}, h('strong', { text: name }), ` · ${fmt(calls)} model call${calls === 1 ? '' : 's'} · mean ${fmt(mean, 3)} row${mean === 1 ? '' : 's'}${windowCalls ? ' (interval)' : ''}`),
       barChart(bars.map((b) => ({ label: `≤${b.le}`, value: b.count })), {
         label: `Model calls of ${name} by batch size`, max: most, format: (v) => (v ? fmt(v) : ''),
       }));

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import tempfile
@@ -89,6 +90,19 @@ def css(driver: Any, selector: str, timeout: float = 20.0) -> Any:
 def console_errors(driver: Any) -> list[str]:
     """Severe browser-console messages (script errors, CSP violations, failed loads)."""
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def copy_with_broken_version(models: Path, root: Path) -> Path:
+    """A copy of the repository ``models`` at ``root`` plus a version of ``linear`` whose SavedModel
+    is corrupt (next to its good one): it ends in END with the loader's error."""
+    shutil.copytree(models, root)
+    good = max(int(p.name) for p in (root / "linear").iterdir() if p.name.isdigit())
+    broken = root / "linear" / str(good + 1)
+    (broken / "assets.extra").mkdir(parents=True)
+    card = json.loads((root / "linear" / str(good) / "assets.extra" / "model_card.json").read_text())
+    (broken / "assets.extra" / "model_card.json").write_text(json.dumps({**card, "version": good + 1}))
+    (broken / "saved_model.pb").write_bytes(b"not a protobuf")
+    return root
 
 
 # ---- MNIST digits as strokes ------------------------------------------------------------------

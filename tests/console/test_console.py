@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tests.console.browser import (
     PHONE,
     chromium,
     console_errors,
+    copy_with_broken_version,
     css,
     draw_runs,
     ink_runs,
@@ -38,15 +38,7 @@ pytestmark = [pytest.mark.e2e, requires_browser]
 @pytest.fixture(scope="module")
 def repository(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed models, plus a version of ``linear`` whose SavedModel is corrupt."""
-    root = tmp_path_factory.mktemp("console") / "models"
-    shutil.copytree(repo_root / "models", root)
-    good = max(int(p.name) for p in (root / "linear").iterdir() if p.name.isdigit())
-    broken = root / "linear" / str(good + 1)
-    (broken / "assets.extra").mkdir(parents=True)
-    card = json.loads((root / "linear" / str(good) / "assets.extra" / "model_card.json").read_text())
-    (broken / "assets.extra" / "model_card.json").write_text(json.dumps({**card, "version": good + 1}))
-    (broken / "saved_model.pb").write_bytes(b"not a protobuf")
-    return root
+    return copy_with_broken_version(repo_root / "models", tmp_path_factory.mktemp("console") / "models")
 
 
 @pytest.fixture(scope="module")
