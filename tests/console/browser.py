@@ -174,3 +174,41 @@ def screenshot(driver: Any, path: Path, full_page: bool = True) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(base64.b64decode(shot["data"]))
+
+
+# ---- console interactions ---------------------------------------------------------------------
+def open_view(driver: Any, base: str, view: str) -> None:
+    driver.get(f"{base}/#{view}")
+    driver.refresh()  # a new document: same-page hash changes would keep the previous view's state
+
+
+def model_names(repository: Path) -> list[str]:
+    return sorted(p.name for p in repository.iterdir() if p.is_dir())
+
+
+def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    image_path, label_path = folder / "sample-images-idx3-ubyte.gz", folder / "sample-labels-idx1-ubyte.gz"
+    header = b"\x00\x00\x08\x03" + b"".join(int(n).to_bytes(4, "big") for n in images.shape)
+    image_path.write_bytes(gzip.compress(header + images.tobytes()))
+    label_path.write_bytes(
+        gzip.compress(b"\x00\x00\x08\x01" + len(labels).to_bytes(4, "big") + labels.tobytes())
+    )
+    return image_path, label_path
+
+
+def run_evaluation(driver: Any, files: list[Path], dataset: str) -> None:
+    chooser = css(driver, ".run-form input[type=file]")
+    chooser.send_keys("\n".join(str(f) for f in files))
+    name = css(driver, ".run-form input[pattern]")
+    name.clear()
+    name.send_keys(dataset)
+    css(driver, ".run-form button[type=submit]").click()
+    wait(driver, lambda d: d.find_elements("css selector", ".run-done") or _failed_in_page(d), timeout=120)
+
+
+def _failed_in_page(driver: Any) -> bool:
+    errors = driver.find_elements("css selector", ".run-status .error")
+    if errors:
+        raise AssertionError(f"the evaluation failed in the page: {errors[0].text}")
+    return False

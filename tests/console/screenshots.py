@@ -29,11 +29,12 @@ from tests.console.browser import (
     draw_runs,
     ink_runs,
     mnist_sample,
+    run_evaluation,
     screenshot,
     set_width,
     wait,
+    write_idx,
 )
-from tests.console.test_console import run_evaluation, write_idx
 from tests.server import ROOT, Server
 
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
