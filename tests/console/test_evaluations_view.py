@@ -34,6 +34,8 @@ def test_idx_upload_is_evaluated_and_charted(
     files = write_idx(tmp_path, images, labels)
     open_view(browser, server.url, "evaluations/mnist")
     run_evaluation(browser, list(files), "console-idx")
+    progress = browser.find_element("css selector", ".run-panel progress")
+    assert progress.is_displayed() and progress.get_attribute("value") == "1"  # shown, and ran to the end
     record = latest(server, "mnist", "console-idx")
     assert record["sample_count"] == len(labels)
     # The same images scaled as training does, sent from Python: the page converted them exactly.
