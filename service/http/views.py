@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, send_file
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream
 
@@ -20,7 +20,7 @@ from service import metrics
 from service.config import Settings
 from service.errors import NotFound, ServiceError
 from service.evaluation.evaluator import Evaluator
-from service.http import admin, routes
+from service.http import admin, console, routes
 from service.http.guard import CALLER, HEAD, Guard
 from service.http.responses import JSON, json_body, render_error
 from service.inference import Inference
@@ -64,6 +64,35 @@ def tfs_evaluations(**values: str) -> Response:
 
 def tfs_unknown_verb(verb: str, **values: str) -> Response:
     raise NotFound(f"Unknown method ':{verb}'; use :predict, :classify, :regress or :evaluate.")
+
+
+def tfs_card(**values: str) -> Response:
+    return json_response(_inference().card_document(routes.model_ref(values)))
+
+
+def tfs_training_curves(**values: str) -> Response:
+    path = _inference().training_curves(routes.model_ref(values))
+    return send_file(path, mimetype="image/png", max_age=0)  # answers If-None-Match itself
+
+
+# ---- the browser console -----------------------------------------------------------------------
+def console_index() -> Response:
+    return _console_file("index.html")
+
+
+def console_file(filename: str) -> Response:
+    return _console_file(filename)
+
+
+def _console_file(filename: str) -> Response:
+    # A lookup in what was read at start-up: no path is ever built from the URL, so no traversal.
+    asset = current_app.extensions["console"].get(filename)
+    if asset is None:
+        raise NotFound(f"The console has no file {filename!r}.")
+    response = Response(asset.body, 200, content_type=asset.content_type, headers=console.HEADERS)
+    response.set_etag(asset.etag)
+    response.make_conditional(request)  # in place: a 304 when the browser's copy is current
+    return response
 
 
 # ---- Open Inference Protocol (KServe V2) -------------------------------------------------------
@@ -189,6 +218,10 @@ VIEWS: dict[str, Callable[..., Response]] = {
     "tfs_evaluate": tfs_evaluate,
     "tfs_evaluations": tfs_evaluations,
     "tfs_unknown_verb": tfs_unknown_verb,
+    "tfs_card": tfs_card,
+    "tfs_training_curves": tfs_training_curves,
+    "console_index": console_index,
+    "console_file": console_file,
     "v2_server_metadata": v2_server_metadata,
     "live": live,
     "ready": ready,
@@ -258,6 +291,7 @@ def create_flask_app(
     app.extensions.update(
         settings=settings, inference=inference, evaluator=evaluator, guard=guard, audit=audit
     )
+    app.extensions["console"] = console.load_assets()
     for route in routes.ROUTES:
         if route.lane == routes.FLASK:
             for rule in route.rules:

@@ -51,8 +51,13 @@ REQUESTS: dict[str, tuple[str, str, Any]] = {
     "v2_repository_load": ("POST", "/v2/repository/models/binary/load", {}),
     "v2_repository_unload": ("POST", "/v2/repository/models/digits/unload", {}),
     "metrics": ("GET", "/metrics", None),
+    "tfs_card": ("GET", "/v1/models/regressor/card", None),
+    "tfs_training_curves": ("GET", "/v1/models/regressor/card/training_curves.png", None),
+    "console_index": ("GET", "/", None),
+    "console_file": ("GET", "/console/console.css", None),
 }  # fmt: skip
-EXPECTED = {"tfs_unknown_verb": 404}  # answered, but the route's own answer is a 404
+# Answered, but the route's own answer is a 404 (the tiny test models have no training curves).
+EXPECTED = {"tfs_unknown_verb": 404, "tfs_training_curves": 404}
 
 
 def bearer(scope: str) -> dict[str, str]:
