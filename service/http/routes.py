@@ -125,6 +125,9 @@ ROUTES = (
     Route("console_file", ("/console/<path:filename>",), GET, scope=None),
     # ---- operations
     Route("metrics", ("/metrics", "/monitoring/prometheus/metrics"), GET, scope="metrics"),
+    Route("openapi", ("/openapi.json",), GET, scope=None),
+    Route("api_docs", ("/docs",), GET, scope=None),
+    Route("api_docs_file", ("/docs/<path:filename>",), GET, scope=None),
 )
 BY_ENDPOINT = {route.endpoint: route for route in ROUTES}
 

@@ -20,7 +20,7 @@ from service import metrics
 from service.config import Settings
 from service.errors import NotFound, ServiceError
 from service.evaluation.evaluator import Evaluator
-from service.http import admin, console, routes
+from service.http import admin, apidocs, console, openapi, routes
 from service.http.guard import CALLER, HEAD, Guard
 from service.http.responses import JSON, json_body, render_error
 from service.inference import Inference
@@ -85,11 +85,27 @@ def console_file(filename: str) -> Response:
 
 
 def _console_file(filename: str) -> Response:
+    return _asset("console", filename, console.HEADERS, "The console")
+
+
+def openapi_document() -> Response:
+    return json_response(current_app.extensions["openapi"])
+
+
+def api_docs() -> Response:
+    return _asset("apidocs", "index.html", apidocs.HEADERS, "The API documentation")
+
+
+def api_docs_file(filename: str) -> Response:
+    return _asset("apidocs", filename, apidocs.HEADERS, "The API documentation")
+
+
+def _asset(collection: str, filename: str, headers: dict[str, str], what: str) -> Response:
     # A lookup in what was read at start-up: no path is ever built from the URL, so no traversal.
-    asset = current_app.extensions["console"].get(filename)
+    asset = current_app.extensions[collection].get(filename)
     if asset is None:
-        raise NotFound(f"The console has no file {filename!r}.")
-    response = Response(asset.body, 200, content_type=asset.content_type, headers=console.HEADERS)
+        raise NotFound(f"{what} has no file {filename!r}.")
+    response = Response(asset.body, 200, content_type=asset.content_type, headers=headers)
     response.set_etag(asset.etag)
     response.make_conditional(request)  # in place: a 304 when the browser's copy is current
     return response
@@ -233,6 +249,9 @@ VIEWS: dict[str, Callable[..., Response]] = {
     "v2_repository_load": v2_repository_load,
     "v2_repository_unload": v2_repository_unload,
     "metrics": prometheus_metrics,
+    "openapi": openapi_document,
+    "api_docs": api_docs,
+    "api_docs_file": api_docs_file,
 }
 
 
@@ -291,7 +310,9 @@ def create_flask_app(
     app.extensions.update(
         settings=settings, inference=inference, evaluator=evaluator, guard=guard, audit=audit
     )
-    app.extensions["console"] = console.load_assets()
+    app.extensions.update(
+        console=console.load_assets(), apidocs=apidocs.load(), openapi=openapi.build(SERVER_VERSION)
+    )
     for route in routes.ROUTES:
         if route.lane == routes.FLASK:
             for rule in route.rules:

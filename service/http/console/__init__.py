@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".png": "image/png",
 }
 
 # The console talks to this origin only and runs no inline code: the policy makes both true for
@@ -35,10 +37,11 @@ class Asset:
     etag: str
 
 
-def load_assets() -> dict[str, Asset]:
-    """Every file of this folder a browser may fetch, by file name; no other name can be served."""
+def load_assets(folder: Traversable | None = None) -> dict[str, Asset]:
+    """Every file of ``folder`` (this one by default) a browser may fetch, by file name; no other
+    name can be served."""
     assets = {}
-    for entry in resources.files(__name__).iterdir():
+    for entry in (folder or resources.files(__name__)).iterdir():
         suffix = "." + entry.name.rsplit(".", 1)[-1] if "." in entry.name else ""
         if entry.is_file() and suffix in CONTENT_TYPES:
             body = entry.read_bytes()
