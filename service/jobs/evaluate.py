@@ -28,6 +28,9 @@ from service.jobs.scoring import OfflineScorer, Scorer
 from service.jobs.sources import FORMATS, Source, open_source
 
 EXIT_ERROR, EXIT_GATE, EXIT_INTERRUPTED = 2, 3, 130
+# One request per chunk, sized to the server's default MAX_BATCH_SIZE so a chunk is one model call;
+# four in flight keep both of a 2-core server's workers busy while the job encodes the next ones.
+CHUNK_SIZE, CONCURRENCY = 1024, 4
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,7 +39,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="version to evaluate (default: the latest served/exported)")
     p.add_argument("--compare-version", type=int, help="also evaluate this version; report the deltas")
     data = p.add_argument_group("data")
-    data.add_argument("--data", type=Path, required=True, help="IDX folder, mnist.npz, .csv or .jsonl file")
+    data.add_argument(
+        "--data",
+        required=True,
+        help="IDX folder, mnist.npz, .csv, .jsonl or .parquet; a path or an fsspec URL",
+    )
+    data.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec option for a URL's store, e.g. endpoint_url=http://127.0.0.1:9000 (repeatable)",
+    )
     data.add_argument("--format", choices=FORMATS, help="default: from the path")
     data.add_argument("--split", help="IDX set prefix (t10k, mnist-9k...) or npz split (test, train)")
     data.add_argument("--label-column", default="label", help="CSV label column (default: label)")
@@ -49,8 +63,12 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--offline", action="store_true", help="score the SavedModel directly")
     p.add_argument("--model-repository", type=Path, default=Path("models"), help="for --offline")
     run = p.add_argument_group("running")
-    run.add_argument("--chunk-size", type=int, default=256, help="rows per request (default 256)")
-    run.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+    run.add_argument(
+        "--chunk-size", type=int, default=CHUNK_SIZE, help=f"rows per request (default {CHUNK_SIZE})"
+    )
+    run.add_argument(
+        "--concurrency", type=int, default=CONCURRENCY, help=f"requests in flight (default {CONCURRENCY})"
+    )
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     run.add_argument("--retries", type=int, default=8, help="retries per request, backing off (default 8)")
     run.add_argument(
@@ -90,26 +108,32 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_job(args: argparse.Namespace) -> int:
     _check_numbers(args)
-    source = open_source(
+    whole = open_source(
         args.data, args.format, split=args.split, label_column=args.label_column,
         offset=args.offset, limit=args.limit, raw_pixels=args.raw_pixels,
+        storage_options=_storage_options(args.storage_option),
     )  # fmt: skip
-    if source.count == 0:
-        raise JobError(f"{source.description} has no rows to evaluate (offset {args.offset}).")
+    if whole.count == 0:
+        raise JobError(f"{whole.description} has no rows to evaluate (offset {args.offset}).")
     state = args.state_dir or args.output / ".state"
-    outcome = evaluate_version(args, source, args.version, state)
-    doc = report.document(outcome, source, args.limit)
+    data = report.data_block(whole, args.offset, args.limit)
+    outcome = evaluate_version(args, whole, args.version, state)
+    doc = report.document(outcome, data)
     if args.compare_version is not None:
         if args.compare_version == outcome.card.version:
             raise JobError(f"--compare-version {args.compare_version} is the version being evaluated.")
-        other = evaluate_version(args, source, args.compare_version, state)
+        other = evaluate_version(args, whole, args.compare_version, state)
         folder = f"version-{other.card.version}/"
-        report.write(args.output / folder, report.document(other, source, args.limit), other)
+        report.write(args.output / folder, report.document(other, data), other)
         doc["comparison"] = report.comparison(outcome, other, folder)
     report.write(args.output, doc, outcome)
     shutil.rmtree(state, ignore_errors=True)  # finished: nothing left to resume
     print(_headline(doc, args.output))
-    reason = gates.failure(evaluation.figures(outcome.metrics), _gate_limits(args))
+    return _gate(evaluation.figures(outcome.metrics), _gate_limits(args))
+
+
+def _gate(figures: dict[str, float | None], limits: dict[str, float | None]) -> int:
+    reason = gates.failure(figures, limits)
     if reason is not None:
         print(f"gate failed: {reason}", file=sys.stderr)
         return EXIT_GATE
@@ -117,7 +141,7 @@ def run_job(args: argparse.Namespace) -> int:
 
 
 def evaluate_version(
-    args: argparse.Namespace, source: Source, version: int | None, state: Path
+    args: argparse.Namespace, source: Source, version: int | None, state: Path, compute: bool = True
 ) -> report.Outcome:
     """Pin the version, score every row (resuming a matching checkpoint), and compute the figures."""
     scorer = _scorer(args, version)
@@ -132,8 +156,9 @@ def evaluate_version(
         gathered = runner.run(source, scorer, checkpoint, args.chunk_size, args.concurrency, args.quiet)
     finally:
         scorer.close()
-    figures = evaluation_options.compute(card, gathered.labels, gathered.scores, options)
-    return report.Outcome(card, scorer.where, gathered, options, figures, time.perf_counter() - started)
+    duration = time.perf_counter() - started
+    figures = evaluation_options.compute(card, gathered.labels, gathered.scores, options) if compute else {}
+    return report.Outcome(card, scorer.where, gathered, options, figures, duration)
 
 
 def _scorer(args: argparse.Namespace, version: int | None) -> Scorer:
@@ -156,17 +181,27 @@ def _raw_options(args: argparse.Namespace, source: Source, task: str) -> dict[st
 def _fingerprint(args: argparse.Namespace, source: Source, name: str, version: int) -> dict[str, Any]:
     """What must match for a checkpoint to be resumed: the same rows, scored by the same version."""
     return {
-        "files": [[Path(path).name, digest] for path, digest in source.files],
+        "files": [file.fingerprint(source.local) for file in source.files],
         "format": source.kind,
         "set": source.name,
         "offset": args.offset,
         "limit": args.limit,
-        "label_column": args.label_column if source.kind == "csv" else None,
+        "label_column": args.label_column if source.kind in ("csv", "parquet") else None,
         "raw_pixels": args.raw_pixels,
         "model": name,
         "version": version,
         "chunk_size": args.chunk_size,
     }
+
+
+def _storage_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise JobError(f"--storage-option takes KEY=VALUE; got {pair!r}.")
+        options[key] = value
+    return options
 
 
 def _gate_limits(args: argparse.Namespace) -> dict[str, float | None]:

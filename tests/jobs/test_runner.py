@@ -9,6 +9,8 @@ import pytest
 
 from service.jobs import JobError
 from service.jobs.checkpoint import Checkpoint
+from service.jobs.formats.arrays import ArrayRows
+from service.jobs.locations import FileId
 from service.jobs.runner import gather, run
 from service.jobs.scoring import RowsRejected
 from service.jobs.sources import Source
@@ -52,7 +54,8 @@ def source(bad: tuple[int, ...] = BAD_ROWS, labels: list[object] | None = None) 
     features = XS.copy()
     features[list(bad)] = np.nan
     labels = labels if labels is not None else (2 * XS[:, 0] + 1).tolist()
-    return Source("csv", "fake", "fake rows", (("fake.csv", "0" * 64),), 0, labels, features=features)
+    rows = ArrayRows(features, labels)
+    return Source("csv", "fake", "fake rows", (FileId("fake.csv", "0" * 64),), True, rows, 0, N)
 
 
 def checkpoint(folder: Path, resume: bool | None = None) -> Checkpoint:
