@@ -3,6 +3,8 @@
     python -m service.jobs.evaluate --model mnist --data ../shared/data/mnist \\
         --server http://127.0.0.1:8501 --output reports/mnist [--compare-version 1] [--min-accuracy 0.9]
     python -m service.jobs.evaluate --model mnist --data mnist.npz --offline --model-repository models ...
+    python -m service.jobs.evaluate ... --shard 0/4 --output out/s0      (then 1/4, 2/4, 3/4, anywhere)
+    python -m service.jobs.evaluate merge out/s0 out/s1 out/s2 out/s3 --output out/all
 
 Exit status: 0 done; 3 a quality gate failed (one line says which); 2 the job could not run
 (bad arguments or data, server unreachable after retries; one line says why); 130 interrupted
@@ -21,10 +23,11 @@ from typing import Any
 
 from service import evaluation, evaluation_options
 from service.errors import ServiceError
-from service.jobs import JobError, gates, report, runner
+from service.jobs import JobError, gates, merge, report, runner, shards
 from service.jobs.checkpoint import Checkpoint
 from service.jobs.http import Backoff, HttpScorer
 from service.jobs.scoring import OfflineScorer, Scorer
+from service.jobs.shards import ShardSpec
 from service.jobs.sources import FORMATS, Source, open_source
 
 EXIT_ERROR, EXIT_GATE, EXIT_INTERRUPTED = 2, 3, 130
@@ -69,6 +72,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--concurrency", type=int, default=CONCURRENCY, help=f"requests in flight (default {CONCURRENCY})"
     )
+    run.add_argument("--shard", help="i/n: score only shard i of n (a row range) into a partial result")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     run.add_argument("--retries", type=int, default=8, help="retries per request, backing off (default 8)")
     run.add_argument(
@@ -92,9 +96,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    merging = bool(argv) and argv[0] == "merge"
+    args = (merge.parser() if merging else parser()).parse_args(argv[1:] if merging else argv)
     try:
-        return run_job(args)
+        return run_merge(args) if merging else run_job(args)
     except (JobError, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -108,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_job(args: argparse.Namespace) -> int:
     _check_numbers(args)
+    shard = ShardSpec.parse(args.shard) if args.shard is not None else None
+    if shard is not None:
+        _check_shard_options(args)
     whole = open_source(
         args.data, args.format, split=args.split, label_column=args.label_column,
         offset=args.offset, limit=args.limit, raw_pixels=args.raw_pixels,
@@ -117,6 +126,8 @@ def run_job(args: argparse.Namespace) -> int:
         raise JobError(f"{whole.description} has no rows to evaluate (offset {args.offset}).")
     state = args.state_dir or args.output / ".state"
     data = report.data_block(whole, args.offset, args.limit)
+    if shard is not None:
+        return _run_shard(args, whole, shard, data, state)
     outcome = evaluate_version(args, whole, args.version, state)
     doc = report.document(outcome, data)
     if args.compare_version is not None:
@@ -130,6 +141,31 @@ def run_job(args: argparse.Namespace) -> int:
     shutil.rmtree(state, ignore_errors=True)  # finished: nothing left to resume
     print(_headline(doc, args.output))
     return _gate(evaluation.figures(outcome.metrics), _gate_limits(args))
+
+
+def _run_shard(
+    args: argparse.Namespace, whole: Source, shard: ShardSpec, data: dict[str, Any], state: Path
+) -> int:
+    """Score shard ``shard`` of ``whole`` and write its partial result (no figures: merge computes them)."""
+    part = shard.positions(whole.count)
+    source = whole.cut(part.start, part.stop)
+    outcome = evaluate_version(args, source, args.version, state, compute=False)
+    extra = {"label_column": args.label_column, "raw_pixels": args.raw_pixels}
+    job = shards.job_identity(outcome.card, outcome.options, data, whole.count, **extra)
+    rows, gathered = range(source.offset, source.offset + source.count), outcome.gathered
+    shards.write_partial(args.output, shard, rows, job, outcome.scored_with, gathered, outcome.duration)
+    shutil.rmtree(state, ignore_errors=True)
+    print(
+        f"shard {shard.index}/{shard.count}: rows {rows.start}..{rows.stop - 1}, {len(gathered.rows)} scored, "
+        f"{len(gathered.errors)} errors -> {args.output}"
+    )
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    doc = merge.run_merge(args)
+    print(_headline(doc, args.output))
+    return _gate(evaluation.figures(doc["metrics"]), _gate_limits(args))
 
 
 def _gate(figures: dict[str, float | None], limits: dict[str, float | None]) -> int:
@@ -186,6 +222,7 @@ def _fingerprint(args: argparse.Namespace, source: Source, name: str, version: i
         "set": source.name,
         "offset": args.offset,
         "limit": args.limit,
+        "shard": args.shard,
         "label_column": args.label_column if source.kind in ("csv", "parquet") else None,
         "raw_pixels": args.raw_pixels,
         "model": name,
@@ -202,6 +239,13 @@ def _storage_options(pairs: list[str]) -> dict[str, Any]:
             raise JobError(f"--storage-option takes KEY=VALUE; got {pair!r}.")
         options[key] = value
     return options
+
+
+def _check_shard_options(args: argparse.Namespace) -> None:
+    if args.compare_version is not None:
+        raise JobError("--compare-version does not combine with --shard: merge each version's shards apart.")
+    if any(limit is not None for limit in _gate_limits(args).values()):
+        raise JobError("Quality gates apply to the whole evaluation: give them to `evaluate-model merge`.")
 
 
 def _gate_limits(args: argparse.Namespace) -> dict[str, float | None]:
