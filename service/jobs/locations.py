@@ -47,7 +47,9 @@ class Location:
         try:
             import fsspec
 
-            self.fs, self.path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+            # A fresh instance per job: a cached one would answer with listings (ETags) of a past run.
+            options = {"skip_instance_cache": True, **dict(storage_options or {})}
+            self.fs, self.path = fsspec.core.url_to_fs(url, **options)
         except ImportError as exc:
             raise JobError(f"Cannot open {url}: {exc} (install the package fsspec names).") from None
         except ValueError as exc:
