@@ -60,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--offset", type=int, default=0, help="skip this many rows first")
     data.add_argument("--limit", type=int, help="evaluate at most this many rows")
     data.add_argument("--raw-pixels", action="store_true", help="do not scale IDX/npz pixels to 0..1")
+    data.add_argument(
+        "--scale", type=float, help="divide array features by this (e.g. 255 for a CSV of MNIST pixels)"
+    )
     data.add_argument("--dataset", help="name recorded with the figures (default: from the data)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--server", help="base URL of the service, e.g. http://127.0.0.1:8501")
@@ -119,7 +122,7 @@ def run_job(args: argparse.Namespace) -> int:
         _check_shard_options(args)
     whole = open_source(
         args.data, args.format, split=args.split, label_column=args.label_column,
-        offset=args.offset, limit=args.limit, raw_pixels=args.raw_pixels,
+        offset=args.offset, limit=args.limit, raw_pixels=args.raw_pixels, scale=args.scale,
         storage_options=_storage_options(args.storage_option),
     )  # fmt: skip
     if whole.count == 0:
@@ -150,7 +153,7 @@ def _run_shard(
     part = shard.positions(whole.count)
     source = whole.cut(part.start, part.stop)
     outcome = evaluate_version(args, source, args.version, state, compute=False)
-    extra = {"label_column": args.label_column, "raw_pixels": args.raw_pixels}
+    extra = {"label_column": args.label_column, "raw_pixels": args.raw_pixels, "scale": args.scale}
     job = shards.job_identity(outcome.card, outcome.options, data, whole.count, **extra)
     rows, gathered = range(source.offset, source.offset + source.count), outcome.gathered
     shards.write_partial(args.output, shard, rows, job, outcome.scored_with, gathered, outcome.duration)
@@ -225,6 +228,7 @@ def _fingerprint(args: argparse.Namespace, source: Source, name: str, version: i
         "shard": args.shard,
         "label_column": args.label_column if source.kind in ("csv", "parquet") else None,
         "raw_pixels": args.raw_pixels,
+        "scale": args.scale,
         "model": name,
         "version": version,
         "chunk_size": args.chunk_size,
@@ -261,6 +265,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
             raise JobError(f"--{name} must not be negative.")
     if args.limit is not None and args.limit <= 0:
         raise JobError("--limit must be positive.")
+    if args.scale is not None and not (0 < args.scale < float("inf")):
+        raise JobError("--scale must be a positive number.")
 
 
 def _headline(doc: dict[str, Any], output: Path) -> str:

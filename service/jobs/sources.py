@@ -91,14 +91,21 @@ def open_source(
     offset: int = 0,
     limit: int | None = None,
     raw_pixels: bool = False,
+    scale: float | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Source:
-    """Open ``path`` (a folder of IDX files, an npz, CSV, JSONL or Parquet file) and cut it."""
+    """Open ``path`` (a folder of IDX files, an npz, CSV, JSONL or Parquet file) and cut it.
+
+    Array features are divided by ``scale``; by default MNIST pixels (IDX, npz) by 255, as
+    training does, unless ``raw_pixels``, and other formats' features not at all.
+    """
     location = Location(str(path), storage_options)
     if not location.exists():
         raise JobError(f"Data path {path} does not exist.")
     kind = kind or detect_format(location)
-    divisor = None if raw_pixels else 255.0
+    if scale is not None and kind == "jsonl":
+        raise JobError("--scale applies to array data (IDX, npz, CSV, Parquet), not to JSONL instances.")
+    divisor = scale if scale is not None else None if raw_pixels or kind not in ("idx", "npz") else 255.0
     try:
         source = _open(location, kind, split, label_column, divisor)
     except DataFormatError as exc:
@@ -125,11 +132,11 @@ def _open(
             kind, f"{location.stem}-{name}", f"NPZ set {name!r} at {url}", files, local, rows, 0, rows.count
         )
     if kind == "parquet":
-        rows = ParquetRows(location, label_column)
+        rows = ParquetRows(location, label_column, divisor)
         return Source(
             kind, location.stem, f"Parquet {url}", (location.identity(),), local, rows, 0, rows.count
         )
-    rows = CsvRows(location, label_column) if kind == "csv" else JsonlRows(location)
+    rows = CsvRows(location, label_column, divisor) if kind == "csv" else JsonlRows(location)
     description = f"{'CSV' if kind == 'csv' else 'JSONL'} {url}"
     return Source(kind, location.stem, description, (rows.identity(),), local, rows, 0, rows.count)
 

@@ -24,8 +24,8 @@ from service.repository import TensorSpec
 
 
 class CsvRows:
-    def __init__(self, location: Location, label_column: str) -> None:
-        self.location = location
+    def __init__(self, location: Location, label_column: str, divisor: float | None = None) -> None:
+        self.location, self.divisor = location, divisor
         with location.open() as handle:
             self.index = LineIndex.build(handle, header=True)
         header = self.index.header
@@ -53,7 +53,7 @@ class CsvRows:
         if parsed is None:
             return self._row_by_row(lines, rows, specs)
         features, labels = parsed
-        return Batch(rows, array_inputs(features, specs, None), labels)
+        return Batch(rows, array_inputs(features, specs, self.divisor), labels)
 
     def _columnar(self, lines: list[bytes]) -> tuple[np.ndarray, np.ndarray | list[Any]] | None:
         import pyarrow as pa
@@ -93,7 +93,8 @@ class CsvRows:
             features.append([parse_number(v) for j, v in enumerate(fields) if j != self.label_at])
             labels.append(parse_label(fields[self.label_at]))
         matrix = np.array(features, dtype=np.float64).reshape(len(kept), width - 1)
-        return Batch(np.array(kept, dtype=np.int64), array_inputs(matrix, specs, None), labels, errors)
+        inputs = array_inputs(matrix, specs, self.divisor)
+        return Batch(np.array(kept, dtype=np.int64), inputs, labels, errors)
 
 
 def _labels(column: Any) -> np.ndarray | list[Any]:

@@ -19,11 +19,13 @@ from service.repository import TensorSpec
 
 
 class ParquetRows:
-    def __init__(self, location: Location, label_column: str, batch_rows: int = 1024) -> None:
+    def __init__(
+        self, location: Location, label_column: str, divisor: float | None = None, batch_rows: int = 1024
+    ) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self.location, self.batch_rows = location, batch_rows
+        self.location, self.divisor, self.batch_rows = location, divisor, batch_rows
         with location.open() as handle:
             try:
                 meta = pq.ParquetFile(handle)
@@ -67,7 +69,7 @@ class ParquetRows:
             matrix = features.to_batches()[0].to_tensor(null_to_nan=True, row_major=True).to_numpy()
         label = raw.column(self.label)
         labels = label.to_numpy(zero_copy_only=False) if _numeric(label.type) else label.to_pylist()
-        return Batch(np.arange(span.start, span.stop), array_inputs(matrix, specs, None), labels)
+        return Batch(np.arange(span.start, span.stop), array_inputs(matrix, specs, self.divisor), labels)
 
 
 def _numeric(kind: Any) -> bool:
