@@ -49,7 +49,9 @@ def array_inputs(
     inner = tuple(features.shape[1:])
     wanted = tuple(spec.shape[1:])
     values = features.astype(spec.dtype)
-    if divisor is not None:
+    if divisor is not None and values.dtype.kind == "f":  # a fresh array: divided in place
+        values = np.divide(values, np.asarray(divisor, dtype=spec.dtype), out=values)
+    elif divisor is not None:
         values = values / np.asarray(divisor, dtype=spec.dtype)
     if inner != wanted:
         size = int(np.prod(inner, dtype=np.int64))
