@@ -4,9 +4,10 @@
 
 Writes the 9,000 MNIST digits of ../shared/data/mnist repeated to --rows rows, as raw IDX, Parquet
 (784 uint8 pixel columns + label) and CSV (the same as text), into a temporary folder (removed at
-the end unless --keep). Starts the service on its defaults, measures it alone the way `make bench`
-does (wrk, 1,024-image V2 binary requests, 8 connections), then runs evaluate-model on each file
-through the server and offline, each run in its own process. Per run: wall time and rows/s, the
+the end unless --keep). Starts the service on its defaults and runs evaluate-model on each file
+through it, each run right after measuring the server alone the way `make bench` does (wrk,
+1,024-image V2 binary requests, 8 connections), so that each comparison is side by side on a
+shared machine; then offline. Each run is its own process. Per run: wall time and rows/s, the
 scoring rate the job reports, CPU per 1,000 rows of the job and of the server (robust to a busy
 machine where rates are not), the highest RSS sampled while chunks were being scored (what the
 data's size could drive) and the peak RSS of the whole run (the kernel's high-water mark, which
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,18 @@ class Run:
     accuracy: float
     job_cpu: float  # CPU seconds of the job's process
     server_cpu: float | None  # CPU seconds of the server's processes meanwhile
+    alone: float | None = None  # images/s of the server alone, measured just before this run
 
     def line(self) -> str:
         server = "-" if self.server_cpu is None else f"{1e6 * self.server_cpu / self.rows:,.0f}"
+        ratio = (
+            "-" if self.alone is None else f"{self.rows / self.scoring / self.alone:.2f} of {self.alone:,.0f}"
+        )
         return (
             f"| {self.name} | {self.size / 2**20:,.0f} MiB | {self.rows:,} | {self.wall:.1f} | "
             f"{self.rows / self.wall:,.0f} | {self.rows / self.scoring:,.0f} | {self.scoring_rss:,.0f} | "
             f"{self.peak_rss:,.0f} | "
-            f"{1e6 * self.job_cpu / self.rows:,.0f} | {server} | {self.accuracy:.4f} |"
+            f"{1e6 * self.job_cpu / self.rows:,.0f} | {server} | {ratio} | {self.accuracy:.4f} |"
         )
 
 
@@ -218,12 +223,16 @@ def main(argv: list[str] | None = None) -> int:
         if "server" in modes:
             with start_service(args.model_repository, work) as server:
                 server.wait_until("/v2/health/ready", 120)
-                alone = server_alone(server, images, args.wrk_seconds)
-                print(f"server alone: {alone[0]:,.0f} images/s, {alone[1]:,.0f} CPU ms per 1,000", flush=True)
                 for kind, (size, data) in files.items():
+                    alone = server_alone(server, images, args.wrk_seconds)  # right before: side by side
+                    print(
+                        f"server alone: {alone[0]:,.0f} images/s, {alone[1]:,.0f} CPU ms per 1,000",
+                        flush=True,
+                    )
                     command = [*common, "--data", *data, "--server", server.url]
                     output = work / f"out-{kind}-server"
-                    runs.append(run_job(f"{kind}, through the server", command, output, size, chunks, server))
+                    run = run_job(f"{kind}, through the server", command, output, size, chunks, server)
+                    runs.append(replace(run, alone=alone[0]))
                     print(runs[-1].line(), flush=True)
         if "offline" in modes:
             for kind, (size, data) in files.items():
@@ -258,14 +267,14 @@ def report(runs: list[Run], alone: tuple[float, float] | None, args: argparse.Na
     )
     if alone is not None:
         print(
-            f"Server alone (wrk, 1,024-image V2 binary, 8 connections): **{alone[0]:,.0f} images/s**, "
-            f"server CPU {alone[1]:,.0f} ms per 1,000 images.\n"
+            f"Server alone (wrk, 1,024-image V2 binary, 8 connections), measured again right before each "
+            f"run through it; the last: **{alone[0]:,.0f} images/s**, server CPU {alone[1]:,.0f} ms per 1,000 images.\n"
         )
     print(
         "| run | data | rows | wall s | rows/s (wall) | rows/s (scoring) | RSS scoring MiB | peak RSS MiB "
-        "| job CPU ms / 1k rows | server CPU ms / 1k rows | accuracy |"
+        "| job CPU ms / 1k rows | server CPU ms / 1k rows | scoring / server alone | accuracy |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         print(run.line())
 

@@ -36,7 +36,7 @@ class IdxFile:
             self.compressed = start[:2] == _GZIP_MAGIC
             if self.compressed:
                 try:
-                    start = gzip.GzipFile(fileobj=handle_at_start(handle)).read(4096)
+                    start = gzip.GzipFile(fileobj=_rewound(handle)).read(4096)
                 except (OSError, EOFError, zlib.error) as exc:
                     raise JobError(f"{location.url} is a truncated or corrupt gzip file ({exc}).") from None
             try:
@@ -85,7 +85,7 @@ class IdxFile:
         return gzip.GzipFile(fileobj=handle) if self.compressed else handle  # type: ignore[return-value]
 
 
-def handle_at_start(handle: IO[bytes]) -> IO[bytes]:
+def _rewound(handle: IO[bytes]) -> IO[bytes]:
     handle.seek(0)
     return handle
 
