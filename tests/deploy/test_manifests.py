@@ -261,7 +261,8 @@ def compose() -> dict[str, Any]:
 
 def test_compose_services_and_profiles(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"serving", "prometheus", "grafana", "trainer", "evaluator", "smoke"}
+    shards = {"shard0": ["shards"], "shard1": ["shards"], "merge": ["shards"]}  # test_evaluation_jobs.py
+    assert set(services) == {"serving", "prometheus", "grafana", "trainer", "evaluator", "smoke", *shards}
     profiles = {name: service.get("profiles") for name, service in services.items()}
     assert profiles == {
         "serving": None,
@@ -270,6 +271,7 @@ def test_compose_services_and_profiles(compose: dict[str, Any]) -> None:
         "trainer": ["train"],
         "evaluator": ["evaluate"],
         "smoke": ["check"],
+        **shards,
     }
     for name in APP_SERVICES:
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
