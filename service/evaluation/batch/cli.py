@@ -1,7 +1,8 @@
 """Batch evaluation of a model version on a labelled data file, through the service or offline.
 
     python -m service.evaluation.batch --model mnist --data ../shared/data/mnist \\
-        --server http://127.0.0.1:8501 --output reports/mnist [--compare-version 1] [--min-accuracy 0.9]
+        --server http://127.0.0.1:8501 --output reports/mnist [--compare-version 1] [--min-accuracy 0.9] \\
+        [--token-file eval.token]
     python -m service.evaluation.batch --model mnist --data mnist.npz --offline --model-repository models ...
 
 Exit status: 0 done; 3 a quality gate failed (one line says which); 2 the job could not run
@@ -22,7 +23,7 @@ from typing import Any
 from service.errors import JobError, ServiceError
 from service.evaluation.batch import gates, report, runner
 from service.evaluation.batch.checkpoint import Checkpoint
-from service.evaluation.batch.client import Backoff, HttpScorer
+from service.evaluation.batch.client import Backoff, HttpScorer, read_token_file
 from service.evaluation.batch.scoring import OfflineScorer, Scorer
 from service.evaluation.batch.sources import FORMATS, Source, open_source
 from service.evaluation.figures import scalars, select_metrics
@@ -48,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--server", help="base URL of the service, e.g. http://127.0.0.1:8501")
     where.add_argument("--offline", action="store_true", help="score the SavedModel directly")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        help="file holding the bearer token for --server (a token with the 'infer' scope)",
+    )
     p.add_argument("--model-repository", type=Path, default=Path("models"), help="for --offline")
     run = p.add_argument_group("running")
     run.add_argument("--chunk-size", type=int, default=256, help="rows per request (default 256)")
@@ -91,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_job(args: argparse.Namespace) -> int:
     _check_numbers(args)
+    if args.offline and args.token_file is not None:
+        raise JobError("--token-file is for --server; an --offline run calls no server.")
     source = open_source(
         args.data, args.format, split=args.split, label_column=args.label_column,
         offset=args.offset, limit=args.limit, raw_pixels=args.raw_pixels,
@@ -141,9 +149,11 @@ def _scorer(args: argparse.Namespace, version: int | None) -> Scorer:
     if args.offline:
         return OfflineScorer(args.model_repository, args.model, version)
     backoff = Backoff(retries=args.retries, cap=args.max_backoff)
+    token = None if args.token_file is None else read_token_file(args.token_file)
     return HttpScorer(
-        args.server, args.model, version, timeout=args.timeout, backoff=backoff, pool_size=args.concurrency
-    )
+        args.server, args.model, version, timeout=args.timeout, backoff=backoff,
+        pool_size=args.concurrency, token=token,
+    )  # fmt: skip
 
 
 def _raw_options(args: argparse.Namespace, source: Source, task: str) -> dict[str, Any]:
