@@ -255,6 +255,49 @@ def test_service_monitor() -> None:
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
+    # /metrics needs the metrics scope: the operator sends the token from a Secret key as a bearer.
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "model-serving-metrics-token", "key": "token"},
+    }
+    assert "bearerTokenFile" not in endpoint and "bearerTokenSecret" not in endpoint  # deprecated forms
+
+
+def test_the_token_secret_is_mounted_where_the_settings_point() -> None:
+    pod = find("Deployment")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    secret = volume["secret"]
+    assert secret["secretName"] == "model-serving-tokens"
+    assert secret["items"] == [{"key": "tokens.yaml", "path": "tokens.yaml"}]
+    assert secret.get("optional") is not True, "without its tokens the pod must not start open or closed"
+    assert secret["defaultMode"] & 0o077 == 0o040, "readable by the pod's fsGroup only"
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    # No subPath: the kubelet then updates the file when the Secret changes (revocation, no restart).
+    assert mount["readOnly"] is True and "subPath" not in mount
+    assert f"{mount['mountPath']}/tokens.yaml" == TOKENS_FILE == find("ConfigMap")["data"]["AUTH_TOKENS_FILE"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+
+
+def test_no_secret_is_committed() -> None:
+    kinds = {doc["kind"] for _, doc in k8s_docs()}
+    assert "Secret" not in kinds
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert "secretGenerator" not in kustomization
+    for path in K8S.glob("*.yaml"):
+        assert not re.search(r"\bms_[A-Za-z0-9_-]{20,}", path.read_text()), f"{path.name} holds a token"
+
+
+def test_the_secret_commands_are_documented() -> None:
+    """The README and the manifests name the same Secrets and keys as the Deployment and ServiceMonitor."""
+    readme = (ROOT / "README.md").read_text()
+    commands = (
+        "kubectl -n model-serving create secret generic model-serving-tokens --from-file=tokens.yaml",
+        "kubectl -n model-serving create secret generic model-serving-metrics-token"
+        " --from-file=token=prometheus.token",
+    )
+    for command in commands:
+        assert command in readme
+        assert command in (K8S / "deployment.yaml").read_text()
 
 
 # ---- docker-compose.yml ------------------------------------------------------------------------
