@@ -79,8 +79,13 @@ def test_shards_are_an_indexed_job_of_shards_of_n(tmp_path: Path) -> None:
     assert spec["template"]["spec"]["restartPolicy"] == "OnFailure"  # a retried pod resumes its checkpoint
     args = run_command(shards, tmp_path, JOB_COMPLETION_INDEX="2", EVAL_ARGS="--version 3")
     expected = "--model mnist --data s3://evaluation-data/mnist/ --server http://model-serving:8501"
-    expected += " --shard 2/4 --output /reports/mnist-1/s2 --quiet --version 3"
+    expected += " --shard 2/4 --output /reports/mnist-1/s2 --token-file /run/secrets/model-serving/token"
+    expected += " --quiet --version 3"
     assert args == shlex.split(expected)
+    mounts = spec["template"]["spec"]["containers"][0]["volumeMounts"]
+    token = next(m for m in mounts if m["mountPath"] == "/run/secrets/model-serving")
+    volume = next(v for v in spec["template"]["spec"]["volumes"] if v["name"] == token["name"])
+    assert token["readOnly"] and volume["secret"]["secretName"] == "model-serving-evaluator-token"
 
 
 def test_merge_waits_for_every_shard_of_the_same_run(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Batch evaluation of a model version on a labelled data file, through the service or offline.
 
     python -m service.evaluation.batch --model mnist --data ../shared/data/mnist \\
-        --server http://127.0.0.1:8501 --output reports/mnist [--compare-version 1] [--min-accuracy 0.9]
+        --server http://127.0.0.1:8501 --output reports/mnist [--compare-version 1] [--min-accuracy 0.9] \\
+        [--token-file eval.token]
     python -m service.evaluation.batch --model mnist --data mnist.npz --offline --model-repository models ...
     python -m service.evaluation.batch ... --shard 0/4 --output out/s0      (then 1/4, 2/4, 3/4, anywhere)
     python -m service.evaluation.batch merge out/s0 out/s1 out/s2 out/s3 --output out/all
@@ -24,7 +25,7 @@ from typing import Any
 from service.errors import JobError, ServiceError
 from service.evaluation.batch import gates, merge, report, runner, shards
 from service.evaluation.batch.checkpoint import Checkpoint
-from service.evaluation.batch.client import Backoff, HttpScorer
+from service.evaluation.batch.client import Backoff, HttpScorer, read_token_file
 from service.evaluation.batch.scoring import OfflineScorer, Scorer
 from service.evaluation.batch.shards import ShardSpec
 from service.evaluation.batch.sources import FORMATS, Source, open_source
@@ -68,6 +69,11 @@ def parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--server", help="base URL of the service, e.g. http://127.0.0.1:8501")
     where.add_argument("--offline", action="store_true", help="score the SavedModel directly")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        help="file holding the bearer token for --server (a token with the 'infer' scope)",
+    )
     p.add_argument("--model-repository", type=Path, default=Path("models"), help="for --offline")
     run = p.add_argument_group("running")
     run.add_argument(
@@ -118,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_job(args: argparse.Namespace) -> int:
     _check_numbers(args)
+    if args.offline and args.token_file is not None:
+        raise JobError("--token-file is for --server; an --offline run calls no server.")
     shard = ShardSpec.parse(args.shard) if args.shard is not None else None
     if shard is not None:
         _check_shard_options(args)
@@ -205,9 +213,11 @@ def _scorer(args: argparse.Namespace, version: int | None) -> Scorer:
     if args.offline:
         return OfflineScorer(args.model_repository, args.model, version)
     backoff = Backoff(retries=args.retries, cap=args.max_backoff)
+    token = None if args.token_file is None else read_token_file(args.token_file)
     return HttpScorer(
-        args.server, args.model, version, timeout=args.timeout, backoff=backoff, pool_size=args.concurrency
-    )
+        args.server, args.model, version, timeout=args.timeout, backoff=backoff,
+        pool_size=args.concurrency, token=token,
+    )  # fmt: skip
 
 
 def _raw_options(args: argparse.Namespace, source: Source, task: str) -> dict[str, Any]:
