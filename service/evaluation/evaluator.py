@@ -32,6 +32,7 @@ from service.metrics import RequestRecord
 from service.models.card import ModelCard
 from service.models.registry import Registry
 from service.models.servable import Servable
+from service.protocol.numbers import parse_count
 from service.protocol.tensors import Limits
 
 HISTORY_LIMIT, MAX_HISTORY_LIMIT = 100, 10_000
@@ -156,9 +157,10 @@ def _on_line(lines: list[int]) -> Callable[[int], str]:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return HISTORY_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_HISTORY_LIMIT:
-        raise InvalidInput(f"'limit' must be an integer from 1 to {MAX_HISTORY_LIMIT}; got {raw!r}.")
-    return int(raw)
+    limit = parse_count(raw)
+    if limit is None or not 1 <= limit <= MAX_HISTORY_LIMIT:
+        raise InvalidInput(f"'limit' must be an integer from 1 to {MAX_HISTORY_LIMIT}; got {raw[:40]!r}.")
+    return limit
 
 
 def _now() -> str:

@@ -20,6 +20,7 @@ from service.models import outputs
 from service.models.card import ModelCard
 
 DEFAULT_DATASET = "adhoc"
+_NUMBER = re.compile(r"(?:[0-9]{1,18}(?:\.[0-9]{0,18})?|\.[0-9]{1,18})(?:[eE][+-]?[0-9]{1,3})?")
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # a label value: bounded, printable
 
 
@@ -64,10 +65,12 @@ def query_options(query: Mapping[str, str]) -> dict[str, Any]:
     raw: dict[str, Any] = dict(query)
     for name, kind in (("top_k", int), ("threshold", float)):
         if name in raw:
-            try:
-                raw[name] = kind(raw[name])
-            except ValueError:
-                raise InvalidInput(f"Query parameter {name}={raw[name]!r} is not a number.") from None
+            text = raw[name]
+            # ASCII only: int() and float() also take other scripts' digits, spaces and underscores.
+            if not _NUMBER.fullmatch(text):
+                raise InvalidInput(f"Query parameter {name}={text[:40]!r} is not a number.")
+            # top_k "2.5" stays a float, for parse_options to refuse as not an integer
+            raw[name] = int(text) if kind is int and text.isdecimal() else float(text)
     return raw
 
 

@@ -24,6 +24,7 @@ from service.auth.ratelimit import RateLimiter
 from service.auth.watch import TokenSource
 from service.errors import Forbidden, TooManyRequests, Unauthorized, UnsupportedMediaType
 from service.http.routes import Route
+from service.protocol.numbers import parse_count
 
 # What an HTML form (or a fetch without preflight) may send cross-origin: never trusted for writes.
 SIMPLE_TYPES = frozenset({"", "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
@@ -53,7 +54,7 @@ def parse_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
         if name == b"content-type":
             head.mimetype = value.split(b";", 1)[0].strip().lower().decode("latin-1")
         elif name == b"content-length":
-            head.content_length = int(value) if value.isdigit() else None
+            head.content_length = parse_count(value)
         elif name == b"inference-header-content-length":
             head.binary_header = value.decode("latin-1")
         elif name == b"authorization":

@@ -21,6 +21,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 
 from service.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.inference import ModelRef
+from service.protocol.numbers import parse_count
 from service.protocol.v2.response import HEADER_LENGTH
 
 LOOP, FLASK = "loop", "flask"
@@ -158,9 +159,10 @@ def model_ref(values: Mapping[str, str]) -> ModelRef:
 def parse_version(raw: str | None, name: str) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise NotFound(f"Model {name!r} has no version {raw!r}; versions are positive integers.")
-    return int(raw)
+    version = parse_count(raw)
+    if version is None:
+        raise NotFound(f"Model {name!r} has no version {raw[:40]!r}; versions are positive integers.")
+    return version
 
 
 def check_media_type(route: Route, mimetype: str) -> None:
@@ -172,9 +174,10 @@ def parse_header_length(header: str | None) -> int | None:
     """The V2 binary extension's JSON header length, or None when the header is absent."""
     if header is None:
         return None
-    if not header.isdigit():
-        raise InvalidInput(f"{BINARY_HEADER} must be a non-negative integer; got {header!r}.")
-    return int(header)
+    length = parse_count(header)
+    if length is None:
+        raise InvalidInput(f"{BINARY_HEADER} must be a non-negative integer; got {header[:40]!r}.")
+    return length
 
 
 def too_large(limit: int) -> PayloadTooLarge:

@@ -27,6 +27,7 @@ from typing import Any
 from service.errors import CardError
 from service.files import current_umask, fsync_dir, write_atomic
 from service.models.card import ModelCard
+from service.protocol.numbers import parse_count
 
 SAVED_MODEL_FILE = "saved_model.pb"
 VARIABLES_DIR = "variables"
@@ -108,8 +109,13 @@ def _publishable(root: Path) -> None:
 
 
 def _next_version(model_dir: Path) -> int:
-    numbers = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()]
+    numbers = [n for p in model_dir.iterdir() if (n := version_number(p.name)) is not None]
     return max(numbers, default=0) + 1
+
+
+def version_number(folder: str) -> int | None:
+    """The version a folder name spells (ASCII digits only: superscripts or Arabic-Indic digits are not), else None."""
+    return parse_count(folder)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -137,7 +143,9 @@ class Repository:
         if not model_dir.is_dir():
             return []
         found = [
-            int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and (p / SAVED_MODEL_FILE).is_file()
+            n
+            for p in model_dir.iterdir()
+            if (n := version_number(p.name)) is not None and (p / SAVED_MODEL_FILE).is_file()
         ]
         return sorted(found)
 
