@@ -37,6 +37,16 @@ class Settings:
     batch_timeout: float = 0.002
     max_queue: int = 8192
     request_timeout: float = 30.0
+    # Slow clients: seconds to send a request's headers (from connecting, or from the previous
+    # response on a kept-alive connection), seconds spent waiting for its body (in total, so a
+    # trickled body ends too), and seconds an idle kept-alive connection stays open.
+    header_timeout: float = 10.0
+    body_timeout: float = 15.0
+    keepalive_timeout: float = 5.0
+    # Memory per worker: request bodies held at once (past it: 503 + Retry-After), and the decoded
+    # tensors of one request (past it: 413). docs/reliability.md has the measurements behind them.
+    max_inflight_bytes: int = 160 * MIB
+    max_tensor_bytes: int = 128 * MIB
     # Streamed (NDJSON) :evaluate bodies: bounded per line and in rows instead of max_body_bytes.
     max_evaluation_rows: int = 1_000_000
     max_line_bytes: int = 1 * MIB
@@ -88,6 +98,11 @@ ENV = {
     "BATCH_TIMEOUT": "batch_timeout",
     "MAX_QUEUE": "max_queue",
     "REQUEST_TIMEOUT": "request_timeout",
+    "HEADER_TIMEOUT": "header_timeout",
+    "BODY_TIMEOUT": "body_timeout",
+    "KEEPALIVE_TIMEOUT": "keepalive_timeout",
+    "MAX_INFLIGHT_BYTES": "max_inflight_bytes",
+    "MAX_TENSOR_BYTES": "max_tensor_bytes",
     "MAX_EVALUATION_ROWS": "max_evaluation_rows",
     "MAX_LINE_BYTES": "max_line_bytes",
     "DATA_DIR": "data_dir",
@@ -149,11 +164,13 @@ def _check(settings: Settings) -> Settings:
         "max_queue",
         "max_evaluation_rows",
         "max_line_bytes",
+        "max_inflight_bytes",
+        "max_tensor_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name} must be positive; got {getattr(settings, name)}.")
-    for name in ("poll_interval", "request_timeout"):
+    for name in ("poll_interval", "request_timeout", "header_timeout", "body_timeout", "keepalive_timeout"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name} must be a positive number of seconds.")
     if settings.batch_timeout < 0:

@@ -18,7 +18,7 @@ from service.batching.arrays import Arrays, chunks, join, row_count
 from service.batching.policy import Traffic, plan, wait_time
 from service.batching.runner import OnBatch, Run, execute, reporting
 from service.batching.slot import Slot
-from service.errors import Unavailable
+from service.errors import Overloaded, Unavailable
 
 
 class MicroBatcher:
@@ -136,7 +136,7 @@ class MicroBatcher:
             if self._closing:
                 raise Unavailable(f"No new requests are accepted: {self._label} is shutting down.")
             if self._queued_rows >= self._max_queue:
-                raise Unavailable(
+                raise Overloaded(
                     f"Too many requests queued for {self._label}: {self._queued_rows} rows waiting (limit {self._max_queue})."
                 )
             self._traffic.arrived(slots[0].arrived)

@@ -41,6 +41,7 @@ class RequestHead:
 
     mimetype: str = ""  # lower case, without parameters
     content_length: int | None = None
+    content_encoding: str = ""  # lower case; "" when absent
     binary_header: str | None = None  # Inference-Header-Content-Length, as sent
     authorization: str | None = None
     origin: str | None = None
@@ -55,6 +56,8 @@ def parse_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
             head.mimetype = value.split(b";", 1)[0].strip().lower().decode("latin-1")
         elif name == b"content-length":
             head.content_length = parse_count(value)
+        elif name == b"content-encoding":
+            head.content_encoding = value.strip().lower().decode("latin-1")
         elif name == b"inference-header-content-length":
             head.binary_header = value.decode("latin-1")
         elif name == b"authorization":

@@ -1,9 +1,9 @@
 """The one route table: every HTTP route with its methods, lane, accepted bodies and metric labels.
 
-Both lanes read it. The ASGI entry (:mod:`service.http.asgi`) matches every request here: routes
-in the ``LOOP`` lane (the ones that run a model) are answered on the event loop, the others are
-handed to the Flask app (:mod:`service.http.views`), which registers exactly the ``FLASK`` routes of
-this table. Unknown paths and wrong methods are answered from here, before either lane runs.
+Every lane reads it. The ASGI entry (:mod:`service.http.asgi`) matches every request here: routes
+in the ``LOOP`` lane (the ones that run a model) and the ``QUICK`` lane (:mod:`service.http.quick`)
+are answered on the event loop, the others are handed to the Flask app (:mod:`service.http.views`),
+which registers exactly the ``FLASK`` routes of this table. Unknown paths and wrong methods are answered from here, before either lane runs.
 
 TF Serving's URL grammar is ``/v1/models/{name}[/versions/{v}|/labels/{l}][:verb|/resource]``;
 the Open Inference Protocol's is ``/v2/models/{name}[/versions/{v}]/...``.
@@ -24,7 +24,9 @@ from service.inference import ModelRef
 from service.protocol.numbers import parse_count
 from service.protocol.v2.response import HEADER_LENGTH
 
-LOOP, FLASK = "loop", "flask"
+# LOOP: runs a model on the event loop; QUICK: a cheap read answered on the loop without a thread
+# (health, readiness, status, /metrics: they must answer however busy the Flask pool is); FLASK: the rest.
+LOOP, QUICK, FLASK = "loop", "quick", "flask"
 BINARY_HEADER = HEADER_LENGTH
 # curl -d sends form-urlencoded and TF Serving ignores the content type, so its users' habits work.
 JSON_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded", "text/plain"})
@@ -102,25 +104,25 @@ ROUTES = (
     _tfs_model_route("regress"),
     Route("v2_infer", _each(_V2, "/infer"), POST, LOOP, BINARY_TYPES, ("v2", "infer")),
     # ---- TF Serving REST v1
-    Route("tfs_status", _TFS, GET),
+    Route("tfs_status", _TFS, GET, QUICK),
     Route("tfs_metadata", _each(_TFS, "/metadata"), GET, metric=("tfserving", "metadata")),
     _evaluate_route("tfs_evaluate", _each(_TFS, ":evaluate"), JSON_TYPES, "tfserving"),
     Route("tfs_evaluations", _each(_TFS, "/evaluations"), GET, scope="evaluate"),
     Route("tfs_unknown_verb", _each(_TFS, ":<unknown_verb:verb>"), ("GET", "POST")),
     # ---- Open Inference Protocol (V2)
     Route("v2_server_metadata", ("/v2",), GET),
-    Route("live", ("/v2/health/live", "/healthz"), GET, scope=None),
-    Route("ready", ("/v2/health/ready", "/readyz"), GET, scope=None),
+    Route("live", ("/v2/health/live", "/healthz"), GET, QUICK, scope=None),
+    Route("ready", ("/v2/health/ready", "/readyz"), GET, QUICK, scope=None),
     Route("v2_models", ("/v2/models",), GET),
     Route("v2_model_metadata", _V2, GET, metric=("v2", "metadata")),
-    Route("v2_model_ready", _each(_V2, "/ready"), GET),
+    Route("v2_model_ready", _each(_V2, "/ready"), GET, QUICK),
     _evaluate_route("v2_evaluate", _each(_V2, "/evaluate"), BINARY_TYPES, "v2"),
     # ---- Triton's model repository extension: the admin API
     Route("v2_repository_index", ("/v2/repository/index",), POST, media_types=JSON_TYPES, scope="admin"),
     _admin_route("v2_repository_load", "/v2/repository/models/<name>/load"),
     _admin_route("v2_repository_unload", "/v2/repository/models/<name>/unload"),
     # ---- operations
-    Route("metrics", ("/metrics", "/monitoring/prometheus/metrics"), GET, scope="metrics"),
+    Route("metrics", ("/metrics", "/monitoring/prometheus/metrics"), GET, QUICK, scope="metrics"),
 )
 BY_ENDPOINT = {route.endpoint: route for route in ROUTES}
 
