@@ -42,7 +42,7 @@ class Settings:
     # trickled body ends too), and seconds an idle kept-alive connection stays open.
     header_timeout: float = 10.0
     body_timeout: float = 15.0
-    keepalive_timeout: float = 5.0
+    keepalive_timeout: int = 5  # whole seconds (gunicorn's keepalive)
     # Memory per worker: request bodies held at once (past it: 503 + Retry-After), and the decoded
     # tensors of one request (past it: 413). docs/reliability.md has the measurements behind them.
     max_inflight_bytes: int = 160 * MIB
