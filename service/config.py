@@ -45,8 +45,10 @@ class Settings:
     keepalive_timeout: int = 5  # whole seconds (gunicorn's keepalive)
     # Memory per worker: request bodies held at once (past it: 503 + Retry-After), and the decoded
     # tensors of one request (past it: 413). docs/reliability.md has the measurements behind them.
-    max_inflight_bytes: int = 160 * MIB
+    max_inflight_bytes: int = 120 * MIB
     max_tensor_bytes: int = 128 * MIB
+    # TensorFlow's working memory for one signature call; rows per call are capped to fit.
+    max_call_bytes: int = 64 * MIB
     # Streamed (NDJSON) :evaluate bodies: bounded per line and in rows instead of max_body_bytes.
     max_evaluation_rows: int = 1_000_000
     max_line_bytes: int = 1 * MIB
@@ -103,6 +105,7 @@ ENV = {
     "KEEPALIVE_TIMEOUT": "keepalive_timeout",
     "MAX_INFLIGHT_BYTES": "max_inflight_bytes",
     "MAX_TENSOR_BYTES": "max_tensor_bytes",
+    "MAX_CALL_BYTES": "max_call_bytes",
     "MAX_EVALUATION_ROWS": "max_evaluation_rows",
     "MAX_LINE_BYTES": "max_line_bytes",
     "DATA_DIR": "data_dir",
@@ -166,6 +169,7 @@ def _check(settings: Settings) -> Settings:
         "max_line_bytes",
         "max_inflight_bytes",
         "max_tensor_bytes",
+        "max_call_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

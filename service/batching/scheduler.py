@@ -107,6 +107,10 @@ class MicroBatcher:
                 timer.cancel()
             if not finished:  # timed out, or the task was cancelled
                 self._abandon(slots)
+            # Slot -> callback -> slots is a reference cycle: left to the cyclic GC, which runs
+            # rarely, each request's tensors outlived it (64 MB a request at 21,000 images).
+            for slot in slots:
+                slot.on_resolved = None
         if not finished:
             raise self._timed_out(timeout)
         return self._outputs(slots)
@@ -205,6 +209,7 @@ class MicroBatcher:
                     execute(batch, self._run)
                 finally:
                     self._finished()
+                batch = []  # waiting for the next batch, hold nothing (no tensors) of this one
         finally:  # only reached with work left if something escaped execute(): never leave waiters hanging
             self._fail_all(batch)
 

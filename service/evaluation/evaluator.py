@@ -33,7 +33,7 @@ from service.models.card import ModelCard
 from service.models.registry import Registry
 from service.models.servable import Servable
 from service.protocol.numbers import parse_count
-from service.protocol.tensors import Limits
+from service.protocol.tensors import Limits, check_tensor_bytes, tensor_bytes
 
 HISTORY_LIMIT, MAX_HISTORY_LIMIT = 100, 10_000
 
@@ -122,6 +122,7 @@ class Evaluator:
         self, servable: Servable, card: ModelCard, inputs: dict[str, np.ndarray], record: RequestRecord
     ) -> np.ndarray:
         record.instances += len(next(iter(inputs.values())))
+        check_tensor_bytes(tensor_bytes(inputs), self.limits)
         return scores_of(servable.predict(inputs, timeout=self.timeout), card)
 
     def _finish(

@@ -284,7 +284,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> ServingA
     if registry is None:
         registry = build_registry(settings)
         registry.start()
-    limits = Limits(max_instances=settings.max_instances, allow_nonfinite=settings.allow_nonfinite)
+    limits = Limits(settings.max_instances, settings.allow_nonfinite, settings.max_tensor_bytes)
     inference = Inference(registry, limits, settings.request_timeout)
     stream = StreamLimits(settings.max_evaluation_rows, settings.max_line_bytes)
     history = History(settings.data_dir / "evaluations")

@@ -110,8 +110,29 @@ def prepare(card: ModelCard, path: Path) -> LoadedModel:
         raise
     except Exception as exc:  # a model that cannot run on valid zeros is broken, whatever TF says
         raise ModelLoadError(f"Warm-up of {card.name!r} version {card.version} failed: {exc}") from exc
-    log.info("%s v%s: signature calls padded to multiples of %d rows", card.name, card.version, multiple)
+    model.bytes_per_row = runtime.working_bytes_per_row(model, _probe_inputs(card, PROBE_ROWS))
+    log.info(
+        "%s v%s: signature calls padded to multiples of %d rows; %d KiB of working memory per row",
+        card.name,
+        card.version,
+        multiple,
+        model.bytes_per_row // 1024,
+    )
     return model
+
+
+def rows_per_call(model: LoadedModel, configured: int, max_call_bytes: int) -> int:
+    """``configured`` rows per call, fewer if one call's working memory would pass ``max_call_bytes``.
+
+    TensorFlow keeps the largest call's working set for good (see runtime.working_bytes_per_row),
+    so this bounds what a large request leaves behind; answers do not change, as calls stay a
+    multiple of the row padding.
+    """
+    if model.bytes_per_row <= 0:
+        return configured
+    fitting = max_call_bytes // model.bytes_per_row
+    fitting -= fitting % model.row_multiple
+    return max(model.row_multiple, min(configured, fitting))
 
 
 def make_loader(settings: Settings) -> Loader:
@@ -127,9 +148,12 @@ def make_loader(settings: Settings) -> Loader:
         if not enabled:
             return DirectExecutor(model, on_batch=on_batch)
         timeout = settings.batch_timeout if batching.batch_timeout is None else batching.batch_timeout
+        rows = rows_per_call(
+            model, batching.max_batch_size or settings.max_batch_size, settings.max_call_bytes
+        )
         return MicroBatcher(
             model,
-            max_batch_size=batching.max_batch_size or settings.max_batch_size,
+            max_batch_size=rows,
             batch_timeout=timeout,
             max_queue=settings.max_queue,
             name=f"{card.name}:{card.version}",

@@ -91,6 +91,7 @@ class LoadedModel:
         # service.models.loading measures the multiple that makes every row's answer independent of the
         # batch it ran in, so micro-batched answers equal unbatched ones exactly.
         self.row_multiple = 1
+        self.bytes_per_row = 0  # TensorFlow's working memory per row, measured by the loader
         _, kwargs = self._fn.structured_input_signature
         self.inputs = tuple(_spec_of(name, spec) for name, spec in sorted(kwargs.items()))
         self.outputs = tuple(
@@ -126,6 +127,24 @@ def check_against_card(
                 f"The signature's {kind} {[s.to_dict() for s in actual]} do not match the model card's "
                 f"{[s.to_dict() for s in promised]}."
             )
+
+
+def working_bytes_per_row(model: LoadedModel, inputs: Mapping[str, np.ndarray]) -> int:
+    """Bytes TensorFlow's CPU allocator takes per row during one call on ``inputs`` (0 if unknown).
+
+    With oneDNN, large tensors come from a BFC allocator that keeps what it ever held: a worker's
+    memory stays at the largest call's working set, which grows with the rows per call. Small
+    tensors go to malloc and are not counted (0 for small models).
+    """
+    rows = len(next(iter(inputs.values())))
+    try:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        model(inputs)
+        peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+    except (ValueError, RuntimeError):  # a build without allocator statistics
+        return 0
+    return max(0, int(peak) - int(before)) // max(rows, 1)
 
 
 def load(path: Path, signature_name: str = "serving_default") -> LoadedModel:
