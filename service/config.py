@@ -53,6 +53,10 @@ class Settings:
     max_evaluation_rows: int = 1_000_000
     max_line_bytes: int = 1 * MIB
     data_dir: Path = Path("var")
+    # Bounded state: dataset label values per model in /metrics (later names share "_other"), and
+    # the evaluation history per model (rotated past this size, the newest kept).
+    max_datasets: int = 20
+    max_history_bytes: int = 16 * MIB
     # Where gunicorn's workers share their Prometheus samples; made at start when not given.
     metrics_dir: Path | None = None
     log_level: str = "info"
@@ -109,6 +113,8 @@ ENV = {
     "MAX_EVALUATION_ROWS": "max_evaluation_rows",
     "MAX_LINE_BYTES": "max_line_bytes",
     "DATA_DIR": "data_dir",
+    "MAX_DATASETS": "max_datasets",
+    "MAX_HISTORY_BYTES": "max_history_bytes",
     "PROMETHEUS_MULTIPROC_DIR": "metrics_dir",
     "LOG_LEVEL": "log_level",
     "ACCESS_LOG": "access_log",
@@ -170,6 +176,8 @@ def _check(settings: Settings) -> Settings:
         "max_inflight_bytes",
         "max_tensor_bytes",
         "max_call_bytes",
+        "max_datasets",
+        "max_history_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

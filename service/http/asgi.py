@@ -27,6 +27,7 @@ from service.auth.ratelimit import RateLimiter
 from service.auth.watch import TokenSource
 from service.config import Settings
 from service.errors import ServiceError
+from service.evaluation.datasets import DatasetLabels
 from service.evaluation.evaluator import Evaluator, StreamLimits
 from service.evaluation.history import History
 from service.http import admin, routes, views
@@ -287,8 +288,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> ServingA
     limits = Limits(settings.max_instances, settings.allow_nonfinite, settings.max_tensor_bytes)
     inference = Inference(registry, limits, settings.request_timeout)
     stream = StreamLimits(settings.max_evaluation_rows, settings.max_line_bytes)
-    history = History(settings.data_dir / "evaluations")
-    evaluator = Evaluator(registry, history, limits, settings.request_timeout, stream)
+    history = History(settings.data_dir / "evaluations", settings.max_history_bytes)
+    datasets = DatasetLabels(settings.data_dir / "evaluations", settings.max_datasets)
+    evaluator = Evaluator(registry, history, limits, settings.request_timeout, stream, datasets)
     guard, audit = build_guard(settings), admin.AuditLog(settings.data_dir / "audit.jsonl")
     flask_app = views.create_flask_app(settings, inference, evaluator, guard, audit)
     return ServingApp(inference, flask_app, settings, guard, audit)
