@@ -69,7 +69,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call cross-origin ("*": any)
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    model_control: str = "poll"  # Triton's names: "poll" the repository, or "explicit" (API loads)
+    model_control: str = "poll"
+    # Readiness waits for every model with versions on disk (true), or only for those named in
+    # serving.yaml or that have served (false): one broken export does not take a pod out.
+    strict_readiness: bool = False  # Triton's names: "poll" the repository, or "explicit" (API loads)
 
     @property
     def model_config_path(self) -> Path | None:
@@ -125,6 +128,7 @@ ENV = {
     "TLS_CERT": "tls_cert",
     "TLS_KEY": "tls_key",
     "MODEL_CONTROL": "model_control",
+    "STRICT_READINESS": "strict_readiness",
 }
 PATHS = (
     "model_repository",

@@ -34,6 +34,11 @@ class Options:
 
 def parse_options(raw: Mapping[str, Any], card: ModelCard) -> Options:
     """Check ``metrics``, ``dataset``, ``top_k`` and ``threshold`` against the model's task."""
+    if card.task not in figures.METRICS_BY_TASK:
+        raise UnprocessableRequest(
+            f"Model {card.name!r} is served as task {card.task!r} (a SavedModel without a model card), which "
+            "has no metrics; name its task (and class_labels) in serving.yaml to evaluate it."
+        )
     output = outputs.parse_options({k: raw[k] for k in ("top_k", "threshold") if k in raw}, card)
     chosen = figures.select_metrics(card.task, _metric_names(raw.get("metrics")))
     if not chosen:
