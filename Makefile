@@ -8,7 +8,7 @@ MODEL_REPOSITORY ?= models
 MNIST_DIR ?= ../shared/data/mnist
 export HOST PORT MODEL_REPOSITORY MNIST_DIR
 
-.PHONY: serve test test-fast train bench lint typecheck evaluate evaluate-offline clean
+.PHONY: serve test test-fast train bench soak lint typecheck evaluate evaluate-offline clean
 
 # Stamps re-run the install whenever pyproject.toml changes.
 $(BIN)/python:
@@ -47,6 +47,12 @@ evaluate-offline: $(VENV)/.installed
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run --model-repository $(MODEL_REPOSITORY) --output docs/benchmarks.md
+
+# The fault suite (not part of test): SOAK_SECONDS of mixed valid and hostile traffic, a worker
+# SIGKILL, a corrupt new version and a SIGTERM against a copy of MODEL_REPOSITORY (docs/reliability.md).
+SOAK_SECONDS ?= 180
+soak: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.soak --seconds $(SOAK_SECONDS) --model-repository $(MODEL_REPOSITORY)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check service training tests benchmarks

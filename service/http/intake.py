@@ -138,6 +138,8 @@ class Body:
         """The whole body (refused with 413 as soon as it passes the limit)."""
         parts = []
         while self._more:
+            if self._inflater is not None and self._inflater.pending:
+                await asyncio.sleep(0)  # inflating a step at a time: let the loop serve others between
             parts.append(await self.next())
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
