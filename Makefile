@@ -11,7 +11,7 @@ export HOST PORT MODEL_REPOSITORY MNIST_DIR
 # The token file `make serve` reads (README "Security"); empty: no auth, for loopback use.
 AUTH_TOKENS_FILE ?=
 
-.PHONY: serve test test-fast train bench lint typecheck evaluate evaluate-offline compose-secrets clean
+.PHONY: serve test test-fast train bench soak lint typecheck evaluate evaluate-offline compose-secrets clean
 
 # Stamps re-run the install whenever pyproject.toml changes.
 $(BIN)/python:
@@ -55,6 +55,12 @@ compose-secrets: $(VENV)/.installed
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run --model-repository $(MODEL_REPOSITORY) --output docs/benchmarks.md
+
+# The fault suite (not part of test): SOAK_SECONDS of mixed valid and hostile traffic, a worker
+# SIGKILL, a corrupt new version and a SIGTERM against a copy of MODEL_REPOSITORY (docs/reliability.md).
+SOAK_SECONDS ?= 180
+soak: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.soak --seconds $(SOAK_SECONDS) --model-repository $(MODEL_REPOSITORY)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check service training tests benchmarks

@@ -37,10 +37,26 @@ class Settings:
     batch_timeout: float = 0.002
     max_queue: int = 8192
     request_timeout: float = 30.0
+    # Slow clients: seconds to send a request's headers (from connecting, or from the previous
+    # response on a kept-alive connection), seconds spent waiting for its body (in total, so a
+    # trickled body ends too), and seconds an idle kept-alive connection stays open.
+    header_timeout: float = 10.0
+    body_timeout: float = 15.0
+    keepalive_timeout: int = 5  # whole seconds (gunicorn's keepalive)
+    # Memory per worker: request bodies held at once (past it: 503 + Retry-After), and the decoded
+    # tensors of one request (past it: 413). docs/reliability.md has the measurements behind them.
+    max_inflight_bytes: int = 120 * MIB
+    max_tensor_bytes: int = 128 * MIB
+    # TensorFlow's working memory for one signature call; rows per call are capped to fit.
+    max_call_bytes: int = 64 * MIB
     # Streamed (NDJSON) :evaluate bodies: bounded per line and in rows instead of max_body_bytes.
     max_evaluation_rows: int = 1_000_000
     max_line_bytes: int = 1 * MIB
     data_dir: Path = Path("var")
+    # Bounded state: dataset label values per model in /metrics (later names share "_other"), and
+    # the evaluation history per model (rotated past this size, the newest kept).
+    max_datasets: int = 20
+    max_history_bytes: int = 16 * MIB
     # Where gunicorn's workers share their Prometheus samples; made at start when not given.
     metrics_dir: Path | None = None
     log_level: str = "info"
@@ -53,7 +69,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call cross-origin ("*": any)
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    model_control: str = "poll"  # Triton's names: "poll" the repository, or "explicit" (API loads)
+    model_control: str = "poll"
+    # Readiness waits for every model with versions on disk (true), or only for those named in
+    # serving.yaml or that have served (false): one broken export does not take a pod out.
+    strict_readiness: bool = False  # Triton's names: "poll" the repository, or "explicit" (API loads)
 
     @property
     def model_config_path(self) -> Path | None:
@@ -88,9 +107,17 @@ ENV = {
     "BATCH_TIMEOUT": "batch_timeout",
     "MAX_QUEUE": "max_queue",
     "REQUEST_TIMEOUT": "request_timeout",
+    "HEADER_TIMEOUT": "header_timeout",
+    "BODY_TIMEOUT": "body_timeout",
+    "KEEPALIVE_TIMEOUT": "keepalive_timeout",
+    "MAX_INFLIGHT_BYTES": "max_inflight_bytes",
+    "MAX_TENSOR_BYTES": "max_tensor_bytes",
+    "MAX_CALL_BYTES": "max_call_bytes",
     "MAX_EVALUATION_ROWS": "max_evaluation_rows",
     "MAX_LINE_BYTES": "max_line_bytes",
     "DATA_DIR": "data_dir",
+    "MAX_DATASETS": "max_datasets",
+    "MAX_HISTORY_BYTES": "max_history_bytes",
     "PROMETHEUS_MULTIPROC_DIR": "metrics_dir",
     "LOG_LEVEL": "log_level",
     "ACCESS_LOG": "access_log",
@@ -101,6 +128,7 @@ ENV = {
     "TLS_CERT": "tls_cert",
     "TLS_KEY": "tls_key",
     "MODEL_CONTROL": "model_control",
+    "STRICT_READINESS": "strict_readiness",
 }
 PATHS = (
     "model_repository",
@@ -149,11 +177,16 @@ def _check(settings: Settings) -> Settings:
         "max_queue",
         "max_evaluation_rows",
         "max_line_bytes",
+        "max_inflight_bytes",
+        "max_tensor_bytes",
+        "max_call_bytes",
+        "max_datasets",
+        "max_history_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name} must be positive; got {getattr(settings, name)}.")
-    for name in ("poll_interval", "request_timeout"):
+    for name in ("poll_interval", "request_timeout", "header_timeout", "body_timeout", "keepalive_timeout"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name} must be a positive number of seconds.")
     if settings.batch_timeout < 0:

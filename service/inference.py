@@ -33,7 +33,7 @@ from service.models.outputs import (
 from service.models.registry import Registry
 from service.models.repository import ASSETS_EXTRA_DIR, CURVES_FILE
 from service.models.servable import AVAILABLE, Arrays, Servable, VersionStatus
-from service.protocol.tensors import Limits
+from service.protocol.tensors import Limits, check_tensor_bytes, tensor_bytes
 from service.protocol.tfserving.documents import model_metadata as tfs_model_metadata
 from service.protocol.tfserving.documents import model_status
 from service.protocol.tfserving.examples import decode_examples, encode_classify, encode_regress
@@ -81,6 +81,7 @@ class Inference:
 
     async def _predict(self, servable: Servable, inputs: Arrays, record: RequestRecord) -> Arrays:
         record.instances = row_count(inputs)
+        check_tensor_bytes(tensor_bytes(inputs), self.limits)
         return await servable.predict_async(inputs, timeout=self.timeout)
 
     # ---- TF Serving REST --------------------------------------------------------------------

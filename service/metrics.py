@@ -92,6 +92,18 @@ VERSION_STATE = Gauge(
     ["model", "version", "state"],
     multiprocess_mode="livemax",
 )
+MODELS_UNAVAILABLE = Gauge(
+    "serving_models_unavailable",
+    "Models in the repository or serving.yaml without an AVAILABLE version (a broken or card-less "
+    "export that failed to load, say); alert when above 0 for a few minutes.",
+    multiprocess_mode="livemax",
+)
+VERSION_DAMAGED = Gauge(
+    "serving_model_version_damaged",
+    "1 while a live version's files on disk no longer load (it keeps serving the copy it loaded).",
+    ["model", "version"],
+    multiprocess_mode="livemax",
+)
 EVALUATION = Gauge(
     "serving_model_evaluation",
     "Latest figure of an evaluation (accuracy, roc_auc, r2, ...) by model, version and dataset.",
@@ -124,6 +136,10 @@ def record_load(model: str, version: int, result: str, seconds: float) -> None:
 def set_state(model: str, version: int, state: str) -> None:
     for candidate in STATES:
         VERSION_STATE.labels(model, str(version), candidate).set(1 if candidate == state else 0)
+
+
+def set_damaged(model: str, version: int, damaged: bool) -> None:
+    VERSION_DAMAGED.labels(model, str(version)).set(1 if damaged else 0)
 
 
 def observe_batch(model: str, version: int, size: int, seconds: float) -> None:

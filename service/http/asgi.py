@@ -22,15 +22,19 @@ from typing import Any
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
+from service import memory
 from service.auth.ratelimit import RateLimiter
 from service.auth.watch import TokenSource
 from service.config import Settings
 from service.errors import ServiceError
+from service.evaluation.datasets import DatasetLabels
 from service.evaluation.evaluator import Evaluator, StreamLimits
 from service.evaluation.history import History
 from service.http import admin, routes, views
 from service.http.access import AccessLog
 from service.http.guard import CALLER, HEAD, Guard, RequestHead, parse_head
+from service.http.intake import Body, Budget, ClientGone, Deadlines
+from service.http.quick import Quick
 from service.http.responses import render_error
 from service.inference import Inference
 from service.metrics import RequestRecord
@@ -47,10 +51,8 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 # On every answer: no MIME sniffing of JSON, and a Server header that names no software or version.
 SECURITY_HEADERS = ((b"X-Content-Type-Options", b"nosniff"), (b"Server", b"model-serving"))
-
-
-class ClientGone(Exception):
-    """The client disconnected before its request body arrived; there is nobody to answer."""
+# After a request that held this many body bytes, freed heap pages are handed back to the system.
+TRIM_AFTER_BYTES = 8 * 1024 * 1024
 
 
 def _terminated_input(app: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,6 +74,10 @@ class ServingApp:
         self.inference = inference
         self.registry: Registry = inference.registry
         self.max_body = settings.max_body_bytes
+        self.body_timeout = settings.body_timeout
+        self.budget = Budget(settings.max_inflight_bytes)
+        self.deadlines = Deadlines()
+        self.quick = Quick(inference, settings.metrics_dir)
         self.guard = guard
         self.audit = audit
         self.access = AccessLog(settings.access_log) if settings.access_log else None
@@ -116,10 +122,67 @@ class ServingApp:
             await _send(send, *self._error(exc, scope, head))
             return
         scope[CALLER] = caller
-        if route.lane == routes.LOOP:
-            await self._run_model(route, values, head, scope, receive, send)
+        if route.lane == routes.QUICK:
+            await self._answer_quick(route, values, head, scope, send)
+            return
+        body: Body | None = None
+        try:
+            stream = route.lane == routes.FLASK and head.mimetype in routes.NDJSON_TYPES
+            body = self._body(receive, head, stream)
+            if route.lane == routes.LOOP:
+                await self._run_model(route, values, head, scope, body, send)
+            else:
+                await self._flask(route, head, scope, body, send)
+        except ServiceError as exc:  # the body refused before a byte was read (encoding, size, budget)
+            await _send(send, *self._error(exc, scope, head))
+            _count_refusal(route, exc.status)
+        finally:
+            if body is not None and body.release() >= TRIM_AFTER_BYTES:
+                memory.trim_soon()
+
+    def _body(self, receive: Receive, head: RequestHead, stream: bool) -> Body:
+        return Body(
+            receive,
+            encoding=head.content_encoding,
+            declared=head.content_length,
+            timeout=self.body_timeout,
+            deadlines=self.deadlines,
+            limit=None if stream else self.max_body,
+            budget=None if stream else self.budget,
+        )
+
+    async def _answer_quick(
+        self, route: routes.Route, values: Mapping[str, str], head: RequestHead, scope: Scope, send: Send
+    ) -> None:
+        try:
+            status, payload, headers = await self.quick.answer(route.endpoint, values)
+        except Exception as exc:
+            await _send(send, *self._error(exc, scope, head))
+            return
+        if head.origin is not None:
+            headers = {**headers, **self.guard.cors_headers(head)}
+        await _send(send, status, payload, _encode_headers(headers, len(payload)))
+
+    async def _flask(
+        self, route: routes.Route, head: RequestHead, scope: Scope, body: Body, send: Send
+    ) -> None:
+        """Hand the request to Flask: a streamed body as it arrives, any other read here first, so a
+        slow upload waits on the loop instead of holding one of the pool's threads."""
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")]
+        if head.mimetype in routes.NDJSON_TYPES:
+            receive: Receive = body.receive
         else:
-            await self._bridge(scope, receive, send)  # type: ignore[arg-type]
+            try:
+                data = await body.read()
+            except ClientGone:
+                return
+            except ServiceError as exc:
+                await _send(send, *self._error(exc, scope, head))
+                _count_refusal(route, exc.status)
+                return
+            receive = _replay(data)
+            headers.append((b"content-length", str(len(data)).encode()))
+        await self._bridge({**scope, "headers": headers}, receive, send)  # type: ignore[arg-type]
 
     async def _run_model(
         self,
@@ -127,14 +190,14 @@ class ServingApp:
         values: Mapping[str, str],
         head: RequestHead,
         scope: Scope,
-        receive: Receive,
+        body: Body,
         send: Send,
     ) -> None:
         assert route.metric is not None  # every model-running route is metered
         record, status = RequestRecord(*route.metric), 500
         try:
-            status, body, headers = await self._answer(route, values, head, scope, receive, record)
-            await _send(send, status, body, headers)
+            status, payload, headers = await self._answer(route, values, head, scope, body, record)
+            await _send(send, status, payload, headers)
         except ClientGone:
             status = 499  # nginx's "client closed request": counted, never sent
         finally:
@@ -146,15 +209,15 @@ class ServingApp:
         values: Mapping[str, str],
         head: RequestHead,
         scope: Scope,
-        receive: Receive,
+        body: Body,
         record: RequestRecord,
     ) -> tuple[int, bytes, Headers]:
         try:
             ref = routes.model_ref(values)
             header_length = routes.parse_header_length(head.binary_header) if route.binary else None
             routes.check_media_type(route, head.mimetype)
-            body = await self._read_body(receive, head.content_length)
-            payload, headers = await self.inference.run(route.endpoint, ref, body, header_length, record)
+            data = await body.read()
+            payload, headers = await self.inference.run(route.endpoint, ref, data, header_length, record)
             if head.origin is not None:
                 headers = {**headers, **self.guard.cors_headers(head)}
             return 200, payload, _encode_headers(headers, len(payload))
@@ -169,24 +232,6 @@ class ServingApp:
             headers.update(self.guard.cors_headers(head))
         return status, body, _encode_headers(headers, len(body))
 
-    async def _read_body(self, receive: Receive, declared: int | None) -> bytes:
-        """The whole body, refused with 413 as soon as it is known to pass the limit."""
-        limit = self.max_body
-        if declared is not None and declared > limit:
-            raise routes.too_large(limit)  # before reading a byte (and before any 100 Continue)
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise routes.too_large(limit)
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -197,6 +242,26 @@ class ServingApp:
                 await asyncio.get_running_loop().run_in_executor(None, self.registry.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _replay(data: bytes) -> Receive:
+    """``receive`` for a body already read: all of it at once, then the end."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": data, "more_body": False}
+
+    return receive
+
+
+def _count_refusal(route: routes.Route, status: int) -> None:
+    """A metered request refused before its handler ran (body too large, too slow...) counts too."""
+    if route.metric is not None:
+        RequestRecord(*route.metric).finish(status)
 
 
 async def _send(send: Send, status: int, body: bytes, headers: Headers) -> None:
@@ -220,11 +285,12 @@ def create_app(settings: Settings, registry: Registry | None = None) -> ServingA
     if registry is None:
         registry = build_registry(settings)
         registry.start()
-    limits = Limits(max_instances=settings.max_instances, allow_nonfinite=settings.allow_nonfinite)
+    limits = Limits(settings.max_instances, settings.allow_nonfinite, settings.max_tensor_bytes)
     inference = Inference(registry, limits, settings.request_timeout)
     stream = StreamLimits(settings.max_evaluation_rows, settings.max_line_bytes)
-    history = History(settings.data_dir / "evaluations")
-    evaluator = Evaluator(registry, history, limits, settings.request_timeout, stream)
+    history = History(settings.data_dir / "evaluations", settings.max_history_bytes)
+    datasets = DatasetLabels(settings.data_dir / "evaluations", settings.max_datasets)
+    evaluator = Evaluator(registry, history, limits, settings.request_timeout, stream, datasets)
     guard, audit = build_guard(settings), admin.AuditLog(settings.data_dir / "audit.jsonl")
     flask_app = views.create_flask_app(settings, inference, evaluator, guard, audit)
     return ServingApp(inference, flask_app, settings, guard, audit)

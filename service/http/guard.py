@@ -24,6 +24,7 @@ from service.auth.ratelimit import RateLimiter
 from service.auth.watch import TokenSource
 from service.errors import Forbidden, TooManyRequests, Unauthorized, UnsupportedMediaType
 from service.http.routes import Route
+from service.protocol.numbers import parse_count
 
 # What an HTML form (or a fetch without preflight) may send cross-origin: never trusted for writes.
 SIMPLE_TYPES = frozenset({"", "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
@@ -40,6 +41,7 @@ class RequestHead:
 
     mimetype: str = ""  # lower case, without parameters
     content_length: int | None = None
+    content_encoding: str = ""  # lower case; "" when absent
     binary_header: str | None = None  # Inference-Header-Content-Length, as sent
     authorization: str | None = None
     origin: str | None = None
@@ -53,7 +55,9 @@ def parse_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
         if name == b"content-type":
             head.mimetype = value.split(b";", 1)[0].strip().lower().decode("latin-1")
         elif name == b"content-length":
-            head.content_length = int(value) if value.isdigit() else None
+            head.content_length = parse_count(value)
+        elif name == b"content-encoding":
+            head.content_encoding = value.strip().lower().decode("latin-1")
         elif name == b"inference-header-content-length":
             head.binary_header = value.decode("latin-1")
         elif name == b"authorization":

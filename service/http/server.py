@@ -2,7 +2,8 @@
 
 The master never imports TensorFlow or the app: each worker builds the app (and loads the models)
 after fork, from the Settings object the master read once. Every worker is gunicorn's ``asgi``
-worker: one event loop runs :mod:`service.http.asgi`, whose Flask routes get ``THREADS`` threads.
+worker (with the additions of :mod:`service.http.worker`): one event loop runs
+:mod:`service.http.asgi`, whose Flask routes get ``THREADS`` threads.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "bind": [f"{settings.host}:{settings.port}"],
         "workers": settings.workers,
-        "worker_class": "asgi",
+        "worker_class": "service.http.worker.ServingWorker",  # gunicorn's asgi worker, hardened
         "asgi_loop": "auto",  # uvloop when installed (it is a dependency), else asyncio
         # The optional C parser (gunicorn_h1c 0.6.10) closed kept-alive connections after a couple of
         # 260 KB bodies (wrk: a read error on most 64-image requests); the Python parser does not.
@@ -36,7 +37,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "graceful_timeout": 30,
         # Idle seconds; also how long a SIGTERM'd worker waits for idle clients (gunicorn's asgi
         # worker waits for connections, not only requests).
-        "keepalive": 5,
+        "keepalive": settings.keepalive_timeout,
         "loglevel": settings.log_level,
         "accesslog": None,  # the app writes the access log itself: it knows each caller's token name
         "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,

@@ -1,4 +1,4 @@
-"""The Flask app: the route table's FLASK lane (status, metadata, evaluation, health, metrics).
+"""The Flask app: the route table's FLASK lane (metadata, evaluation, model lists, the admin API).
 
 Thin views over :class:`~service.inference.Inference` and :class:`~service.evaluation.evaluator.Evaluator`.
 The app is only ever reached through :mod:`service.http.asgi`, which has already matched the route,
@@ -16,7 +16,6 @@ from flask import Flask, Response, current_app, g, request, send_file
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream
 
-from service import metrics
 from service.config import Settings
 from service.errors import NotFound, ServiceError
 from service.evaluation.evaluator import Evaluator
@@ -45,10 +44,6 @@ def _evaluator() -> Evaluator:
 
 
 # ---- TF Serving REST v1 ------------------------------------------------------------------------
-def tfs_status(**values: str) -> Response:
-    return json_response(_inference().tfs_status(routes.model_ref(values)))
-
-
 def tfs_metadata(**values: str) -> Response:
     return json_response(_inference().tfs_metadata(routes.model_ref(values), g.record))
 
@@ -116,18 +111,6 @@ def v2_server_metadata() -> Response:
     return json_response(server_metadata(SERVER_NAME, SERVER_VERSION, V2_EXTENSIONS))
 
 
-def live() -> Response:
-    return json_response({"live": True})
-
-
-def ready() -> Response:
-    waiting = _inference().registry.not_ready()
-    if waiting:
-        error = f"Waiting for a version of: {', '.join(waiting)} to become AVAILABLE."
-        return json_response({"ready": False, "error": error}, 503)
-    return json_response({"ready": True})
-
-
 def v2_models() -> Response:
     return json_response({"models": _inference().model_index()})
 
@@ -170,21 +153,8 @@ def v2_model_metadata(**values: str) -> Response:
     return json_response(_inference().v2_metadata(routes.model_ref(values), g.record))
 
 
-def v2_model_ready(**values: str) -> Response:
-    ready = _inference().v2_ready(routes.model_ref(values))
-    doc: dict[str, Any] = {"name": values["name"], "ready": ready}
-    if "version" in values:
-        doc["version"] = values["version"]
-    return json_response(doc, 200 if ready else 503)
-
-
 def v2_evaluate(**values: str) -> Response:
     return _evaluate(routes.model_ref(values), "v2")
-
-
-def prometheus_metrics() -> Response:
-    payload, content_type = metrics.render(current_app.extensions["settings"].metrics_dir)
-    return Response(payload, 200, content_type=content_type)
 
 
 # ---- evaluation (both dialects) ----------------------------------------------------------------
@@ -202,21 +172,8 @@ def _evaluate(ref: Any, dialect: str) -> Response:
 
 
 def _body() -> bytes:
-    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-        return _read_streamed(request.environ["wsgi.input"], current_app.config["MAX_CONTENT_LENGTH"])
-    # With a Content-Length, werkzeug answers 413 from MAX_CONTENT_LENGTH before reading anything.
+    # The ASGI entry has read it already (bounded in size and time, inflated) and set its length.
     return request.get_data(cache=False)
-
-
-def _read_streamed(stream: Any, limit: int) -> bytes:
-    """Read a chunked body, refusing it as soon as it passes ``limit`` (werkzeug would truncate it)."""
-    parts, size = [], 0
-    while chunk := stream.read(min(1 << 20, limit + 1 - size)):
-        parts.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise routes.too_large(limit)
-    return b"".join(parts)
 
 
 def _input_stream() -> BinaryIO:
@@ -229,7 +186,6 @@ def _input_stream() -> BinaryIO:
 
 
 VIEWS: dict[str, Callable[..., Response]] = {
-    "tfs_status": tfs_status,
     "tfs_metadata": tfs_metadata,
     "tfs_evaluate": tfs_evaluate,
     "tfs_evaluations": tfs_evaluations,
@@ -239,16 +195,12 @@ VIEWS: dict[str, Callable[..., Response]] = {
     "console_index": console_index,
     "console_file": console_file,
     "v2_server_metadata": v2_server_metadata,
-    "live": live,
-    "ready": ready,
     "v2_models": v2_models,
     "v2_repository_index": v2_repository_index,
     "v2_model_metadata": v2_model_metadata,
-    "v2_model_ready": v2_model_ready,
     "v2_evaluate": v2_evaluate,
     "v2_repository_load": v2_repository_load,
     "v2_repository_unload": v2_repository_unload,
-    "metrics": prometheus_metrics,
     "openapi": openapi_document,
     "api_docs": api_docs,
     "api_docs_file": api_docs_file,

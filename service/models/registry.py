@@ -20,20 +20,27 @@ from pathlib import Path
 from service import metrics
 from service.errors import CardError, NotFound, ServiceError, Unavailable, UnprocessableRequest
 from service.models.card import ModelCard
-from service.models.config import BatchingConfig, ModelConfig, ModelConfigError, ModelEntry
+from service.models.config import ModelConfig, ModelConfigError, ModelEntry
 from service.models.repository import Repository, is_valid_model_name
 from service.models.servable import AVAILABLE, END, LOADING, UNLOADING, Executor, Servable, VersionStatus
 
 log = logging.getLogger(__name__)
 
-# (card, version folder, batching settings) -> executor ready for traffic (loaded, checked, warmed up).
-Loader = Callable[[ModelCard, Path, BatchingConfig], Executor]
+# (name, version, version folder, its card or None, serving settings) -> the card (read from the
+# signature when there was none) and an executor ready for traffic (loaded, checked, warmed up).
+Loader = Callable[[str, int, Path, "ModelCard | None", ModelEntry], "tuple[ModelCard, Executor]"]
 
 
 @dataclass
 class _Model:
     servables: dict[int, Servable]
     labels: dict[str, int]
+
+
+def _status(servable: Servable) -> VersionStatus:
+    if servable.damage is not None and servable.state == AVAILABLE:
+        return VersionStatus(servable.version, servable.state, servable.damage, "DATA_LOSS")
+    return VersionStatus(servable.version, servable.state, servable.error)
 
 
 class Registry:
@@ -45,6 +52,8 @@ class Registry:
         poll_interval: float = 1.0,
         unload_timeout: float = 30.0,
         explicit: bool = False,
+        verify: Callable[[Path], None] | None = None,
+        strict_readiness: bool = False,
     ) -> None:
         self.repository = repository
         self._loader = loader
@@ -64,6 +73,11 @@ class Registry:
         self._explicit = explicit
         self._requested: dict[str, ModelEntry | None] = {}  # loaded through the API, with any override
         self._unloaded: set[str] = set()
+        # Readiness: only models named in serving.yaml (or loaded through the API) or that have served
+        # keep the server unready while they have no AVAILABLE version, unless strict_readiness.
+        self._strict = strict_readiness
+        self._served: set[str] = set()
+        self._verify = verify  # reads a live version's files again when they change on disk
 
     # ---- data plane -------------------------------------------------------------------------
     @contextmanager
@@ -118,7 +132,7 @@ class Registry:
                 chosen = [model.servables[v] for v in sorted(model.servables, reverse=True)]
             if not chosen:
                 raise NotFound(f"Model {name!r} has no version {version}.")
-            return [VersionStatus(s.version, s.state, s.error) for s in chosen]
+            return [_status(s) for s in chosen]
 
     def labels(self, name: str) -> dict[str, int]:
         with self._lock:
@@ -126,14 +140,24 @@ class Registry:
             return dict(model.labels) if model else {}
 
     def not_ready(self) -> list[str]:
-        """Expected models without an AVAILABLE version yet (empty: the server is ready)."""
+        """Expected models without an AVAILABLE version yet (empty: the server is ready).
+
+        A model dropped into the repository that never loaded (broken, or still loading) does not
+        count, so one bad folder cannot take every pod out of its Service; STRICT_READINESS=true
+        counts every model. Unavailable models are always in :meth:`unavailable` and its gauge.
+        """
         with self._lock:
-            return sorted(
-                n
-                for n in self._expected
-                if n not in self._models
-                or not any(s.state == AVAILABLE for s in self._models[n].servables.values())
-            )
+            named = set(self._config.models) | set(self._requested) | self._served
+            return sorted(n for n in self.unavailable() if self._strict or n in named)
+
+    def unavailable(self) -> list[str]:
+        """Expected models without an AVAILABLE version (call under the lock)."""
+        return sorted(
+            n
+            for n in self._expected
+            if n not in self._models
+            or not any(s.state == AVAILABLE for s in self._models[n].servables.values())
+        )
 
     # ---- control plane ----------------------------------------------------------------------
     def start(self) -> None:
@@ -171,6 +195,8 @@ class Registry:
                 self._retire_model(name)
             expected = set() if self._explicit else set(self._config.models) - self._unloaded
             self._expected = {n for n in names if self.repository.versions(n)} | expected
+            with self._lock:
+                metrics.MODELS_UNAVAILABLE.set(len(self.unavailable()))
 
     def _wanted_names(self) -> set[str]:
         if self._explicit:
@@ -264,7 +290,33 @@ class Registry:
 
     def _is_live(self, model: _Model, version: int) -> bool:
         servable = model.servables.get(version)
-        return servable is not None and servable.state == AVAILABLE
+        if servable is None or servable.state != AVAILABLE:
+            return False
+        self._check_files(servable)
+        return True
+
+    def _check_files(self, servable: Servable) -> None:
+        """A live version whose files changed on disk keeps serving the copy it loaded; damaged
+        files (a truncated saved_model.pb) are reported in its status and a gauge, not acted on."""
+        fingerprint = self.repository.fingerprint(servable.name, servable.version)
+        if fingerprint == servable.fingerprint or self._verify is None:
+            return
+        servable.fingerprint = fingerprint  # checked once per change
+        try:
+            self._verify(self.repository.version_dir(servable.name, servable.version))
+        except ServiceError as exc:
+            servable.damage = f"{exc.message} The copy loaded before keeps serving."
+            log.error("Model %r version %s: %s", servable.name, servable.version, servable.damage)
+        else:
+            if servable.damage is None:
+                log.warning(
+                    "Model %r version %s changed on disk; the copy loaded before keeps serving "
+                    "(publish a new version to serve the change)",
+                    servable.name,
+                    servable.version,
+                )
+            servable.damage = None
+        metrics.set_damaged(servable.name, servable.version, servable.damage is not None)
 
     def _known_bad(self, model: _Model, name: str, version: int) -> bool:
         servable = model.servables.get(version)
@@ -279,9 +331,9 @@ class Registry:
             model.servables[version] = servable
         started = time.perf_counter()
         try:
-            card = self.repository.read_card(name, version)
+            card = self.repository.card_or_none(name, version)
             vdir = self.repository.version_dir(name, version)
-            executor = self._loader(card, vdir, self._entry(name).batching)
+            card, executor = self._loader(name, version, vdir, card, self._entry(name))
         except (CardError, ServiceError) as exc:
             servable.fail(str(exc))
             metrics.set_state(name, version, END)
@@ -290,6 +342,7 @@ class Registry:
             return False
         with self._lock:
             servable.activate(card, executor)
+            self._served.add(name)
         metrics.record_load(name, version, "success", time.perf_counter() - started)
         metrics.set_state(name, version, AVAILABLE)
         log.info("Model %r version %s is AVAILABLE (%.2fs)", name, version, time.perf_counter() - started)

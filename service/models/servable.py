@@ -50,6 +50,7 @@ class Servable:
         self.fingerprint = fingerprint
         self.state = START
         self.error: str | None = None
+        self.damage: str | None = None  # set while its files on disk no longer load (it keeps serving)
         self.card: ModelCard | None = None
         self.executor: Executor | None = None
         self._inflight = 0

@@ -410,3 +410,21 @@ def test_cancelling_an_async_submit_withdraws_it(make_batcher: MakeBatcher, pool
     open_gate(model)
     first.result(timeout=5)
     assert model.sizes == [1]
+
+
+def test_an_awaited_request_leaves_nothing_for_the_cyclic_gc(make_batcher: MakeBatcher) -> None:
+    """Its tensors are freed as soon as the caller drops them, not at the next (rare) GC pass."""
+    import gc
+    import weakref
+
+    batcher = make_batcher(FakeModel(), max_batch_size=4)
+    inputs = request(range(10))  # three chunks
+    tensors = [weakref.ref(array) for array in inputs.values()]
+    gc.disable()
+    try:
+        outputs = asyncio.run(batcher.submit_async(inputs, timeout=5))
+        assert_arrays_equal(outputs, expected(inputs))
+        del inputs, outputs
+        assert all(ref() is None for ref in tensors)
+    finally:
+        gc.enable()

@@ -55,6 +55,9 @@ REQUESTS: dict[str, tuple[str, str, Any]] = {
     "tfs_training_curves": ("GET", "/v1/models/regressor/card/training_curves.png", None),
     "console_index": ("GET", "/", None),
     "console_file": ("GET", "/console/console.css", None),
+    "openapi": ("GET", "/openapi.json", None),
+    "api_docs": ("GET", "/docs", None),
+    "api_docs_file": ("GET", "/docs/start.js", None),
 }  # fmt: skip
 # Answered, but the route's own answer is a 404 (the tiny test models have no training curves).
 EXPECTED = {"tfs_unknown_verb": 404, "tfs_training_curves": 404}
