@@ -136,8 +136,9 @@ def test_card_metrics_are_reproduced_from_the_published_model(
 
 
 @pytest.mark.slow
-def test_classifier_outputs_agree(all_repo: Path, small_mnist: Path) -> None:
-    function = tf.saved_model.load(str(Repository(all_repo).version_dir("mnist_cnn", 1))).signatures[
+@pytest.mark.parametrize("name", ["mnist", "mnist_cnn"])  # both train with augmentation layers
+def test_classifier_outputs_agree(all_repo: Path, small_mnist: Path, name: str) -> None:
+    function = tf.saved_model.load(str(Repository(all_repo).version_dir(name, 1))).signatures[
         "serving_default"
     ]
     images = tf.constant(np.random.default_rng(0).uniform(0, 1, (8, 28, 28)).astype(np.float32))
