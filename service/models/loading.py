@@ -22,6 +22,7 @@ from service.config import Settings
 from service.errors import ModelLoadError
 from service.models.card import ModelCard, TensorSpec
 from service.models.config import BatchingConfig, load_model_config
+from service.models.control import ControlStore
 from service.models.registry import Loader, Registry
 from service.models.repository import Repository
 from service.models.servable import Arrays, Executor
@@ -140,7 +141,8 @@ def make_loader(settings: Settings) -> Loader:
 
 
 def build_registry(settings: Settings) -> Registry:
-    """A registry over the configured repository and serving config, loading through :func:`make_loader`."""
+    """A registry over the configured repository and serving config, loading through :func:`make_loader`,
+    sharing the admin API's loads and unloads with the other workers through ``<DATA_DIR>/control``."""
     return Registry(
         Repository(settings.model_repository),
         make_loader(settings),
@@ -148,4 +150,5 @@ def build_registry(settings: Settings) -> Registry:
         poll_interval=settings.poll_interval,
         unload_timeout=settings.request_timeout,
         explicit=settings.model_control == "explicit",
+        control=ControlStore(settings.data_dir / "control"),
     )
