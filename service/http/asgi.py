@@ -22,7 +22,7 @@ from typing import Any
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
-from service.auth.ratelimit import RateLimiter
+from service.auth.sharedlimit import limiter_for
 from service.auth.watch import TokenSource
 from service.config import Settings
 from service.errors import ServiceError
@@ -234,5 +234,5 @@ def build_guard(settings: Settings) -> Guard:
     """Tokens from the token file (if any), the rate limit (if any) and the allowed CORS origins."""
     path = settings.auth_tokens_file
     tokens = TokenSource(path, poll_interval=settings.poll_interval) if path is not None else None
-    limiter = RateLimiter.parse(settings.rate_limit) if settings.rate_limit else None
+    limiter = limiter_for(settings.rate_limit, settings.metrics_dir)  # one budget for all workers
     return Guard(tokens, limiter, settings.cors_origins)

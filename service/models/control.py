@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 STATE, LOCK, WORKERS = "state.json", "state.lock", "workers"
 WAIT_STEP = 0.02  # seconds between looks at the acks while an admin call waits
+_UNREAD = (-1,)  # a stat signature no file has: the next changed() reads
 
 
 class ControlFileError(ValueError):
@@ -145,7 +146,7 @@ class ControlStore:
         self._master = master  # None: this process's parent, read when first needed (after fork)
         self._host = socket.gethostname()
         self._lock = threading.Lock()
-        self._seen: tuple[int, ...] | None = None  # stat of the state file last read
+        self._seen: tuple[int, ...] | None = _UNREAD  # stat of the state file last read (None: no file)
         self._state = ControlState()  # the last good state read or written
         self._acked: tuple[str, int] | None = None
         self.written: ControlState | None = None  # the newest state this process wrote
@@ -200,7 +201,7 @@ class ControlStore:
             os.close(fd)  # releases the lock
         with self._lock:
             self._state, self.written = state, state
-            self._seen = None  # this process adopts it at its next sync whatever the stat says
+            self._seen = _UNREAD  # this process adopts it at its next sync whatever the stat says
         return state
 
     def publish(
