@@ -110,6 +110,7 @@ class ServingApp:
         try:
             caller = self.guard.admit(route, values.get("name"), head, scope.get("scheme", "http"), client)
         except ServiceError as exc:
+            RequestRecord.refused(*_labels(route), exc.status)  # so refusals can be alerted on
             if route.endpoint in admin.ACTIONS:  # refused admin attempts are audited too
                 name = self.guard.identify(head)
                 self.audit.record(name, admin.ACTIONS[route.endpoint], values["name"], client, exc)
@@ -197,6 +198,20 @@ class ServingApp:
                 await asyncio.get_running_loop().run_in_executor(None, self.registry.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _labels(route: routes.Route) -> tuple[str, str]:
+    """A route's (protocol, endpoint) metric labels; routes not metered otherwise get them from the table."""
+    if route.metric is not None:
+        return route.metric
+    protocol = (
+        "tfserving"
+        if route.endpoint.startswith("tfs_")
+        else "v2"
+        if route.rules[0].startswith("/v2")
+        else "http"
+    )
+    return protocol, route.endpoint.removeprefix("tfs_").removeprefix("v2_")
 
 
 async def _send(send: Send, status: int, body: bytes, headers: Headers) -> None:
