@@ -74,6 +74,12 @@ class RequestTimeout(ServiceError):
     headers = {"Connection": "close"}
 
 
+class WorkersLagging(ServiceError):
+    """An admin change is in force on the worker that took it, but not yet on every other worker."""
+
+    status = 504
+
+
 class ModelLoadError(ServiceError):
     """A version on disk could not be loaded: corrupt files, missing signature, card mismatch."""
 

@@ -184,6 +184,11 @@ class RequestRecord:
         self._started, self._open = time.perf_counter(), True
         IN_FLIGHT.labels(protocol).inc()
 
+    @staticmethod
+    def refused(protocol: str, endpoint: str, code: int) -> None:
+        """Count a request the guard turned away (401, 403, 429...): no model was resolved, nothing ran."""
+        REQUESTS.labels("", "", protocol, endpoint, str(code)).inc()
+
     def finish(self, code: int) -> None:
         """Count the request with its status; the first call wins (a lane may reach it twice)."""
         if not self._open:

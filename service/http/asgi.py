@@ -23,7 +23,7 @@ from a2wsgi import WSGIMiddleware
 from flask import Flask
 
 from service import memory
-from service.auth.ratelimit import RateLimiter
+from service.auth.sharedlimit import limiter_for
 from service.auth.watch import TokenSource
 from service.config import Settings
 from service.errors import ServiceError
@@ -116,6 +116,7 @@ class ServingApp:
         try:
             caller = self.guard.admit(route, values.get("name"), head, scope.get("scheme", "http"), client)
         except ServiceError as exc:
+            RequestRecord.refused(*_labels(route), exc.status)  # so refusals can be alerted on
             if route.endpoint in admin.ACTIONS:  # refused admin attempts are audited too
                 name = self.guard.identify(head)
                 self.audit.record(name, admin.ACTIONS[route.endpoint], values["name"], client, exc)
@@ -259,9 +260,22 @@ def _replay(data: bytes) -> Receive:
 
 
 def _count_refusal(route: routes.Route, status: int) -> None:
-    """A metered request refused before its handler ran (body too large, too slow...) counts too."""
+    """A request refused before its handler ran (body too large, too slow...) counts too."""
+    RequestRecord.refused(*_labels(route), status)
+
+
+def _labels(route: routes.Route) -> tuple[str, str]:
+    """A route's (protocol, endpoint) metric labels; routes not metered otherwise get them from the table."""
     if route.metric is not None:
-        RequestRecord(*route.metric).finish(status)
+        return route.metric
+    protocol = (
+        "tfserving"
+        if route.endpoint.startswith("tfs_")
+        else "v2"
+        if route.rules[0].startswith("/v2")
+        else "http"
+    )
+    return protocol, route.endpoint.removeprefix("tfs_").removeprefix("v2_")
 
 
 async def _send(send: Send, status: int, body: bytes, headers: Headers) -> None:
@@ -300,5 +314,5 @@ def build_guard(settings: Settings) -> Guard:
     """Tokens from the token file (if any), the rate limit (if any) and the allowed CORS origins."""
     path = settings.auth_tokens_file
     tokens = TokenSource(path, poll_interval=settings.poll_interval) if path is not None else None
-    limiter = RateLimiter.parse(settings.rate_limit) if settings.rate_limit else None
+    limiter = limiter_for(settings.rate_limit, settings.metrics_dir)  # one budget for all workers
     return Guard(tokens, limiter, settings.cors_origins)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from service import metrics
-from service.auth.ratelimit import RateLimiter
+from service.auth.ratelimit import Limiter
 from service.auth.watch import TokenSource
 from service.errors import Forbidden, TooManyRequests, Unauthorized, UnsupportedMediaType
 from service.http.routes import Route
@@ -73,7 +73,7 @@ def parse_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
 
 class Guard:
     def __init__(
-        self, tokens: TokenSource | None, limiter: RateLimiter | None, cors_origins: Iterable[str]
+        self, tokens: TokenSource | None, limiter: Limiter | None, cors_origins: Iterable[str]
     ) -> None:
         self.tokens = tokens
         self.limiter = limiter

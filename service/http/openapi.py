@@ -115,10 +115,14 @@ DOCS: dict[str, Doc] = {
         "Admin",
         "LoadRequest",
         "Empty",
-        statuses=(404, 422),
+        statuses=(404, 422, 503, 504),
     ),
     "v2_repository_unload": Doc(
-        "Unload a model until it is loaded again", "Admin", "UnloadRequest", "Empty", statuses=(404,)
+        "Unload a model until it is loaded again",
+        "Admin",
+        "UnloadRequest",
+        "Empty",
+        statuses=(404, 503, 504),
     ),
     "console_index": Doc(
         "The browser console", "Console", answer_types={HTML: {"type": "string"}}, statuses=(304,)
@@ -164,6 +168,7 @@ ERRORS = {
     422: "Well-formed, but the model cannot do it (a metric its task lacks, a model that failed to load).",
     429: "The caller's request budget is spent; retry after Retry-After seconds.",
     503: "No version can take the request right now (loading, unloading, queue full, shutting down).",
+    504: "The admin change is in force on the worker that answered, not yet on every worker.",
     304: "The client's copy is current (ETag).",
 }
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")

@@ -18,6 +18,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from service.auth.sharedlimit import TABLE, SharedRateLimiter
 from service.config import Settings
 
 
@@ -44,7 +45,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "proc_name": "model-serving",
         "certfile": str(settings.tls_cert) if settings.tls_cert else None,
         "keyfile": str(settings.tls_key) if settings.tls_key else None,
-        "on_starting": _fresh_metrics_dir,
+        "on_starting": _starting,
         "child_exit": _forget_worker_metrics,
         "worker_exit": _drain,
     }
@@ -83,6 +84,15 @@ def serve(settings: Settings) -> None:
     # prometheus_client reads this when first imported, which happens in the workers after fork.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
     Server(settings).run()
+
+
+def _starting(server: Any) -> None:
+    _fresh_metrics_dir(server)
+    settings: Settings = server.app.settings
+    if settings.rate_limit:
+        assert settings.metrics_dir is not None  # serve() made one
+        # Made (and sized) once before any worker forks; each worker opens its own handle on it.
+        SharedRateLimiter.open(settings.metrics_dir / TABLE, settings.rate_limit).close()
 
 
 def _fresh_metrics_dir(server: Any) -> None:

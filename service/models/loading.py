@@ -22,6 +22,7 @@ from service.config import Settings
 from service.errors import ModelLoadError
 from service.models.card import ModelCard, TensorSpec
 from service.models.config import BatchingConfig, ModelEntry, load_model_config
+from service.models.control import ControlStore
 from service.models.foreign import signature_card
 from service.models.registry import Loader, Registry
 from service.models.repository import ASSETS_EXTRA_DIR, Repository
@@ -237,7 +238,8 @@ def make_loader(settings: Settings) -> Loader:
 
 
 def build_registry(settings: Settings) -> Registry:
-    """A registry over the configured repository and serving config, loading through :func:`make_loader`."""
+    """A registry over the configured repository and serving config, loading through :func:`make_loader`,
+    sharing the admin API's loads and unloads with the other workers through ``<DATA_DIR>/control``."""
     return Registry(
         Repository(settings.model_repository),
         make_loader(settings),
@@ -247,6 +249,7 @@ def build_registry(settings: Settings) -> Registry:
         explicit=settings.model_control == "explicit",
         verify=_verify_files,
         strict_readiness=settings.strict_readiness,
+        control=ControlStore(settings.data_dir / "control"),
     )
 
 

@@ -21,6 +21,7 @@ from service import metrics
 from service.errors import CardError, NotFound, ServiceError, Unavailable, UnprocessableRequest
 from service.models.card import ModelCard
 from service.models.config import ModelConfig, ModelConfigError, ModelEntry
+from service.models.control import ControlState, ControlStore
 from service.models.repository import Repository, is_valid_model_name
 from service.models.servable import AVAILABLE, END, LOADING, UNLOADING, Executor, Servable, VersionStatus
 
@@ -54,6 +55,7 @@ class Registry:
         explicit: bool = False,
         verify: Callable[[Path], None] | None = None,
         strict_readiness: bool = False,
+        control: ControlStore | None = None,
     ) -> None:
         self.repository = repository
         self._loader = loader
@@ -78,6 +80,8 @@ class Registry:
         self._strict = strict_readiness
         self._served: set[str] = set()
         self._verify = verify  # reads a live version's files again when they change on disk
+        # The two above as every worker shares them (models/control.py); None: this process only.
+        self.control = control
 
     # ---- data plane -------------------------------------------------------------------------
     @contextmanager
@@ -162,12 +166,16 @@ class Registry:
     # ---- control plane ----------------------------------------------------------------------
     def start(self) -> None:
         """Load what the repository holds now, then keep polling it in a background thread."""
+        if self.control is not None:
+            self.control.join()  # before the first read: an admin call made meanwhile waits for us
         self.sync()
         self._poller = threading.Thread(target=self._poll, name="repository-poller", daemon=True)
         self._poller.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self.control is not None:
+            self.control.leave()
         if self._poller is not None:
             self._poller.join(timeout=self._poll_interval + 5)
         with self._lock:
@@ -188,6 +196,7 @@ class Registry:
     def sync(self) -> None:
         with self._sync_lock:
             self._reload_config()
+            adopted = self._adopt_control()
             names = self._wanted_names()
             for name in sorted(names):
                 self._sync_model(name)
@@ -197,6 +206,15 @@ class Registry:
             self._expected = {n for n in names if self.repository.versions(n)} | expected
             with self._lock:
                 metrics.MODELS_UNAVAILABLE.set(len(self.unavailable()))
+            if adopted is not None and self.control is not None:
+                self.control.acknowledge(adopted)
+
+    def _adopt_control(self) -> ControlState | None:
+        """Take the admin API's state from the shared store when it changed (any worker's call)."""
+        state = self.control.changed() if self.control is not None else None
+        if state is not None:
+            self._requested, self._unloaded = state.entries(), set(state.unloaded)
+        return state
 
     def _wanted_names(self) -> set[str]:
         if self._explicit:
@@ -217,12 +235,18 @@ class Registry:
         """
         if not is_valid_model_name(name) or not self.repository.versions(name):
             raise NotFound(f"Model {name!r} is not in the repository.")
+        if self.control is not None:
+            self.control.publish(lambda state: state.with_load(name, entry), self.sync, self._unload_timeout)
+            return self._loaded(name)
         with self._sync_lock:
             self._unloaded.discard(name)
             self._requested[name] = entry
             self._reload_config()
             self._sync_model(name)
             self._expected.add(name)
+        return self._loaded(name)
+
+    def _loaded(self, name: str) -> list[VersionStatus]:
         statuses = self.status(name)
         if not any(s.state == AVAILABLE for s in statuses):
             reasons = "; ".join(f"version {s.version}: {s.error}" for s in statuses if s.error)
@@ -233,6 +257,12 @@ class Registry:
 
     def unload(self, name: str) -> None:
         """Stop serving ``name``: new requests get 404, in-flight ones finish (until the next load)."""
+        if self.control is not None:
+            served = self.model_names()
+            self.control.publish(
+                lambda state: state.with_unload(name, served), self.sync, self._unload_timeout
+            )
+            return
         with self._sync_lock:
             if name not in self._models and name not in self._requested:
                 raise NotFound(f"Model {name!r} is not loaded.")
