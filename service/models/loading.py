@@ -127,6 +127,7 @@ def make_loader(settings: Settings) -> Loader:
         if not enabled:
             return DirectExecutor(model, on_batch=on_batch)
         timeout = settings.batch_timeout if batching.batch_timeout is None else batching.batch_timeout
+        on_wait, on_depth = metrics.queue_reporters(card.name, card.version)
         return MicroBatcher(
             model,
             max_batch_size=batching.max_batch_size or settings.max_batch_size,
@@ -134,6 +135,8 @@ def make_loader(settings: Settings) -> Loader:
             max_queue=settings.max_queue,
             name=f"{card.name}:{card.version}",
             on_batch=on_batch,
+            on_wait=on_wait,
+            on_depth=on_depth,
         )
 
     return load

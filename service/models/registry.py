@@ -34,6 +34,7 @@ Loader = Callable[[ModelCard, Path, BatchingConfig], Executor]
 class _Model:
     servables: dict[int, Servable]
     labels: dict[str, int]
+    default_label: str | None = None  # requests naming no version go to this label when it is set
 
 
 class Registry:
@@ -82,6 +83,8 @@ class Registry:
         model = self._models.get(name) if is_valid_model_name(name) else None
         if model is None:
             raise NotFound(f"Model {name!r} is not served here.")
+        if label is None and version is None and model.default_label in model.labels:
+            label = model.default_label  # a gated model: unnamed requests follow its gated label
         if label is None:
             return model, version
         if label not in model.labels:
@@ -183,6 +186,12 @@ class Registry:
     def _entry(self, name: str) -> ModelEntry:
         return self._requested.get(name) or self._config.entry(name)
 
+    def add_config_hook(self, hook: Callable[[ModelConfig], ModelConfig]) -> None:
+        """Let ``hook`` see, and adjust, every serving config read from now on (service.quality's
+        rollout gates move labels with it). Call before :meth:`start`."""
+        source = self._config_source
+        self._config_source = lambda: hook(source())
+
     # ---- Triton's model repository extension ------------------------------------------------
     def load(self, name: str, entry: ModelEntry | None = None) -> list[VersionStatus]:
         """Serve ``name`` (again) from the repository, ``entry`` overriding its serving config.
@@ -241,6 +250,7 @@ class Registry:
                     del model.servables[version]
         with self._lock:
             model.labels = {label: v for label, v in entry.labels.items() if v in wanted}
+            model.default_label = entry.default_label
         for label, version in entry.labels.items():
             if version not in wanted:
                 log.warning(
