@@ -83,8 +83,6 @@ class Registry:
         model = self._models.get(name) if is_valid_model_name(name) else None
         if model is None:
             raise NotFound(f"Model {name!r} is not served here.")
-        if label is None and version is None and model.default_label in model.labels:
-            label = model.default_label  # a gated model: unnamed requests follow its gated label
         if label is None:
             return model, version
         if label not in model.labels:
@@ -93,6 +91,8 @@ class Registry:
 
     def _resolve(self, name: str, version: int | None, label: str | None) -> Servable:
         model, version = self._named(name, version, label)
+        if version is None and model.default_label in model.labels:
+            version = model.labels[model.default_label]  # a gated model: unnamed requests follow its label
         if version is None:
             available = [v for v, s in model.servables.items() if s.state == AVAILABLE]
             if not available:
