@@ -97,7 +97,7 @@ def test_every_answer_names_its_request(client: Client) -> None:
 
 def test_live_quality_equals_evaluate_on_the_same_instances(client: Client) -> None:
     ids = []
-    for i, image in enumerate(IMAGES):  # one request per image, as live traffic comes
+    for image in IMAGES:  # one request per image, as live traffic comes
         answer = post(client, "/v1/models/digits/versions/1:predict", {"instances": image[None]})
         assert answer.status_code == 200
         ids.append(answer.headers["X-Request-Id"])
