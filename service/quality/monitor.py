@@ -205,6 +205,9 @@ class Quality:
             if entry.feedback is not None and self.store.exists(name):
                 for version_doc in self.report(name, None, {})["versions"]:
                     _publish(name, version_doc)
+                    # The card's held-out figures beside the live ones: alerts compare the two.
+                    card = self._card(name, int(version_doc["version"]))
+                    metrics.record_evaluation(name, card.version, "card", figures.scalars(card.metrics))
             if entry.shadow is not None and self.store.exists(name):
                 for pair in self.shadow_report(name)["pairs"]:
                     if pair["agreement"] is not None:

@@ -2,8 +2,9 @@
 
 The loop only puts an item on a queue (one ``SimpleQueue.put``, no I/O, no numpy): a background
 thread takes whatever has accumulated, turns it into rows and writes them in one transaction per
-model, so a busy server writes hundreds of predictions per commit. The same thread enforces each
-model's ``keep``/``ttl_s`` bounds every few seconds. :meth:`flush` waits until everything put so
+model, waiting ``GATHER`` (50 ms) after the first item so a busy server writes hundreds of
+predictions per commit. The same thread enforces each model's ``keep``/``ttl_s`` bounds every few
+seconds. :meth:`flush` waits until everything put so
 far is written (a feedback request calls it so a just-answered prediction is already known).
 """
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_ITEMS = 4096  # items per write; the rest wait for the next round
 PURGE_EVERY = 5.0  # seconds between bound checks of one model
+GATHER = 0.05  # seconds the writer waits after the first of a batch of items
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,11 @@ class Recorder:
     def _run(self) -> None:
         while True:
             items = [self._queue.get()]
+            if isinstance(items[0], (Remembered, Compared)):
+                # Let a busy loop's answers pile up: one wake-up and one commit per ~GATHER seconds
+                # instead of per request (measured: per-request commits cost ~0.3 ms of CPU each
+                # at 2,000 req/s per worker, mostly GIL hand-offs and WAL writes).
+                time.sleep(GATHER)
             while len(items) < MAX_ITEMS:
                 try:
                     items.append(self._queue.get_nowait())

@@ -147,6 +147,12 @@ def test_live_accuracy_and_auc_equal_those_from_the_responses(
     assert gauge(
         server, "serving_model_live_quality", model="mnist", version="1", metric="accuracy"
     ) == pytest.approx(figures["accuracy"], abs=1e-12)
+    # Beside them the card's held-out figure, which the live-accuracy alert compares with.
+    card = json.loads((ROOT / "models" / "mnist" / "1" / "assets.extra" / "model_card.json").read_text())
+    held_out = gauge(
+        server, "serving_model_evaluation", model="mnist", version="1", dataset="card", metric="accuracy"
+    )
+    assert held_out == pytest.approx(card["metrics"]["accuracy"], abs=1e-12)
 
 
 def test_psi_gauges_move_after_shifted_inputs(server: Server, heldout: tuple[np.ndarray, np.ndarray]) -> None:
