@@ -73,6 +73,8 @@ class Tracer:
             start_time=epoch(record.started, perf_ns),
             attributes=_attributes(record, request_id, status),
         )
+        if not root.is_recording():  # not sampled: its children would not be either
+            return
         inside = self._in_context(root)
         for stage, begin, end in STAGES:
             first, last = getattr(record, begin), getattr(record, end)
