@@ -160,7 +160,16 @@ class ServingApp:
             status = 499  # nginx's "client closed request": counted, never sent
         finally:
             record.finish(status)
-        # The answer is out: what follows never delays it.
+        # The answer is out: what follows never delays it, and never fails the exchange.
+        if self.tracer is not None or record.observed is not None:
+            try:
+                self._after(route, head, scope, record, status)
+            except Exception:
+                log.exception("Tracing or quality bookkeeping of %s failed", scope[REQUEST_ID])
+
+    def _after(
+        self, route: routes.Route, head: RequestHead, scope: Scope, record: RequestRecord, status: int
+    ) -> None:
         if self.tracer is not None:
             name = f"{scope['method']} {route.rules[0]}"
             self.tracer.request(name, head.traceparent, record, scope[REQUEST_ID], status)
@@ -253,7 +262,7 @@ def _encode_headers(headers: Mapping[str, str], length: int) -> Headers:
 def create_app(settings: Settings, registry: Registry | None = None) -> ServingApp:
     """Wire the service. Without a registry, one is built and started (initial load + poller)."""
     configure_logging(settings.log_level, settings.log_format)
-    started = registry is not None
+    given = registry is not None
     if registry is None:
         registry = build_registry(settings)
     limits = Limits(max_instances=settings.max_instances, allow_nonfinite=settings.allow_nonfinite)
@@ -263,7 +272,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> ServingA
     evaluator = Evaluator(registry, history, limits, settings.request_timeout, stream)
     # Before the first sync: the quality layer sees every serving config (feedback, gates, shadow).
     quality = build_quality(settings, inference, history)
-    if not started:
+    if not given:
         registry.start()
     quality.start()
     guard, audit = build_guard(settings), admin.AuditLog(settings.data_dir / "audit.jsonl")
