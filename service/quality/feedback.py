@@ -92,3 +92,18 @@ def apply_feedback(
         "expired": expired,
         "rejected": rejected,
     }
+
+
+def retry_unknown(first: dict[str, Any], again: Callable[[list[str]], dict[str, Any]]) -> dict[str, Any]:
+    """``first`` with its unknown ids tried once more through ``again`` (which joins what it finds)."""
+    if not first["unknown"]:
+        return first
+    second = again(first["unknown"])
+    return {
+        **first,
+        "labelled": first["labelled"] + second["labelled"],
+        "requests": first["requests"] + second["requests"],
+        "unknown": second["unknown"],
+        "expired": first["expired"] + second["expired"],
+        "rejected": first["rejected"] + second["rejected"],
+    }

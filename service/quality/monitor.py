@@ -30,14 +30,16 @@ from service.models.config import ModelConfig, ModelEntry
 from service.models.quality_config import FeedbackConfig
 from service.models.servable import AVAILABLE
 from service.quality import live, reference
-from service.quality.feedback import apply_feedback, parse_feedback
+from service.quality.feedback import apply_feedback, parse_feedback, retry_unknown
 from service.quality.gates import Gatekeeper
-from service.quality.recorder import Recorder
+from service.quality.recorder import GATHER, Recorder
 from service.quality.references import DriftReferences
 from service.quality.shadow import ShadowRunner
 from service.quality.store import PredictionStore
 
 log = logging.getLogger(__name__)
+
+UNKNOWN_RETRIES = 2  # each after 2 x GATHER: the other workers' writers have run by then
 
 
 class Quality:
@@ -109,7 +111,21 @@ class Quality:
         config = self._feedback_config(name)
         items = parse_feedback(body)
         self.recorder.flush()  # predictions this worker answered a moment ago are written first
-        return apply_feedback(self.store, self._card, name, items, config)
+        result = apply_feedback(self.store, self._card, name, items, config)
+        # Another worker writes what it answered within GATHER seconds: an id it answered a moment
+        # ago is not unknown yet. Ids still missing after that are.
+        for _ in range(UNKNOWN_RETRIES):
+            if not result["unknown"]:
+                break
+            time.sleep(GATHER * 2)
+
+            def again(missing: list[str]) -> dict[str, Any]:
+                wanted = set(missing)
+                retried = [item for item in items if item.request_id in wanted]
+                return apply_feedback(self.store, self._card, name, retried, config)
+
+            result = retry_unknown(result, again)
+        return result
 
     def report(self, name: str, version: int | None, query: Mapping[str, str]) -> dict[str, Any]:
         """``GET /v1/models/{name}/quality``: per version, live figures, drift and gate verdict."""

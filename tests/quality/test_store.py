@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from service.inference import Observation
 from service.models.card import ModelCard, TensorSpec
 from service.models.quality_config import FeedbackConfig
-from service.quality.feedback import apply_feedback, parse_feedback
+from service.quality.feedback import apply_feedback, parse_feedback, retry_unknown
 from service.quality.recorder import Recorder
 from service.quality.store import PredictionStore, ShadowTally, decode_scores, encode_scores
 
@@ -132,3 +133,20 @@ def test_several_processes_write_one_store(tmp_path: Path) -> None:
         process.join(60)
         assert process.exitcode == 0
     assert PredictionStore(tmp_path).versions("digits") == {1: (3 * 20 * 50, 0)}
+
+
+def test_an_id_written_a_moment_later_is_found_on_retry(tmp_path: Path) -> None:
+    """What another worker answered just before is written within its gather delay."""
+    store = PredictionStore(tmp_path)
+    items = parse_feedback(b'{"feedback": [{"id": "late", "labels": [1]}, {"id": "never", "labels": [1]}]}')
+    first = apply_feedback(store, lambda n, v: CARD, "digits", items, FeedbackConfig())
+    assert first["unknown"] == ["late", "never"]
+    blob = encode_scores(np.float32([[0.2, 0.7, 0.1]]))[0]
+    store.insert("digits", [("late", 0, 1, time.time(), blob)])  # the other worker's write lands
+
+    def again(missing: list[str]) -> dict[str, Any]:
+        retried = [item for item in items if item.request_id in missing]
+        return apply_feedback(store, lambda n, v: CARD, "digits", retried, FeedbackConfig())
+
+    result = retry_unknown(first, again)
+    assert (result["labelled"], result["requests"], result["unknown"]) == (1, 1, ["never"])
