@@ -57,7 +57,7 @@ def measure(server: Server, scenario: Scenario, body: Body, plan: Plan, round_: 
     """Warm up, then run until a run sees little foreign CPU (or retries run out); keep the calmest."""
     threads = wrk_threads(scenario.connections)
     if plan.warmup > 0:
-        run_wrk(server.url, body, scenario.connections, plan.warmup, threads)
+        run_wrk(server.url, body, scenario.connections, plan.warmup, threads, server.token)
         time.sleep(SETTLE)
     runs: list[Measurement] = []
     while len(runs) <= plan.retries:
@@ -74,7 +74,7 @@ def _measure_once(
     pids = [server.process.pid, *server.workers()]
     batches = batch_totals(server)
     cpu_before, window, started = cpu_seconds(pids), CpuWindow.open(), time.perf_counter()
-    result = run_wrk(server.url, body, scenario.connections, seconds, threads)
+    result = run_wrk(server.url, body, scenario.connections, seconds, threads, server.token)
     elapsed = time.perf_counter() - started
     busy, wrk_cpu = window.close()
     server_cpu = cpu_seconds(pids) - cpu_before
@@ -95,7 +95,7 @@ def _measure_once(
 
 
 def _metrics(server: Server) -> str:
-    status, text = get(server.url + "/metrics", timeout=10.0)
+    status, text = get(server.url + "/metrics", timeout=10.0, token=server.token)
     return text.decode() if status == 200 else ""
 
 

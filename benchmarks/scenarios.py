@@ -45,8 +45,12 @@ SCENARIOS = (
 )
 
 
-def post(url: str, body: Body, timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+def post(
+    url: str, body: Body, timeout: float = 30.0, token: str | None = None
+) -> tuple[int, dict[str, str], bytes]:
     headers = {"Content-Type": body.content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     if body.header_length is not None:
         headers[BINARY_HEADER] = str(body.header_length)
     request = urllib.request.Request(url + body.path, data=body.data, headers=headers, method="POST")
@@ -67,9 +71,11 @@ def predicted_classes(scenario: Scenario, headers: dict[str, str], payload: byte
     return probabilities.argmax(axis=1)
 
 
-def check_answer(url: str, scenario: Scenario, body: Body, labels: np.ndarray) -> float:
+def check_answer(
+    url: str, scenario: Scenario, body: Body, labels: np.ndarray, token: str | None = None
+) -> float:
     """POST the scenario's body once; return the accuracy of the answer (raises on a wrong shape)."""
-    status, headers, payload = post(url, body)
+    status, headers, payload = post(url, body, token=token)
     if status != 200:
         raise RuntimeError(f"{url}{body.path} answered {status}: {payload[:200]!r}")
     classes = predicted_classes(scenario, headers, payload)

@@ -2,10 +2,14 @@
 
 Standard library only, so it runs in the serving image (compose service ``smoke``) or on any host:
 
-    python deploy/smoke_check.py --server http://127.0.0.1:8501 [--model mnist] [--timeout 120]
+    python deploy/smoke_check.py --server http://127.0.0.1:8501 [--model mnist] [--timeout 120] \
+        [--token-file smoke.token]
 
 The model's inputs are read from its V2 metadata and filled with zeros, so the check works for
-whatever models the repository holds. Exit status 0 when every step passed, 1 otherwise.
+whatever models the repository holds. With ``--token-file`` (a token with the ``infer`` and
+``metrics`` scopes) every request carries it, and the check also makes sure the server refuses a
+request without it: a server that should be guarded but is open fails the check. Exit status 0
+when every step passed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -22,11 +26,26 @@ from typing import Any
 ZERO = {"BOOL": False, "BYTES": ""}  # every numeric datatype: 0
 
 
-def call(server: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
+def read_token(path: str) -> str:
+    """The token alone in ``path``; SystemExit naming the file (never its content) if unusable."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            token = fh.read().strip()
+    except OSError as exc:
+        raise SystemExit(f"FAIL: --token-file {path}: {exc.strerror}.") from None
+    if not token or len(token.split()) != 1:
+        raise SystemExit(
+            f"FAIL: --token-file {path} must hold one token (it is empty or holds several words)."
+        )
+    return token
+
+
+def call(server: str, path: str, body: Any = None, timeout: float = 30.0, token: str | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        server.rstrip("/") + path, data=data, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(server.rstrip("/") + path, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         raw = response.read()
     return json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode()
@@ -44,9 +63,10 @@ def wait_ready(server: str, timeout: float) -> None:
             time.sleep(1)
 
 
-def pick_model(server: str, wanted: str | None) -> str:
-    index = call(server, "/v2/repository/index", {})
-    ready = sorted({entry["name"] for entry in index if entry.get("state") == "READY"})
+def pick_model(server: str, wanted: str | None, token: str | None) -> str:
+    # GET /v2/models needs only the 'infer' scope (Triton's /v2/repository/index needs 'admin').
+    index = call(server, "/v2/models", token=token)["models"]
+    ready = sorted({entry["name"] for entry in index if entry.get("state") == "AVAILABLE"})
     print(f"ready models: {ready}")
     if wanted is not None:
         if wanted not in ready:
@@ -55,6 +75,18 @@ def pick_model(server: str, wanted: str | None) -> str:
     if not ready:
         raise SystemExit("FAIL: the server is ready but lists no READY model.")
     return ready[0]
+
+
+def check_refused_without_token(server: str, path: str) -> None:
+    """A check run with a token expects a guarded server: the same request without it must be a 401."""
+    try:
+        call(server, path)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            print(f"without a token: {path} answered 401 (auth is on)")
+            return
+        raise
+    raise SystemExit(f"FAIL: {path} answered without a token: the server is not guarded.")
 
 
 def zeros_request(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -71,20 +103,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", default="http://127.0.0.1:8501")
     parser.add_argument("--model", help="model to query (default: the first READY one)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness")
+    parser.add_argument("--token-file", help="file holding a bearer token (scopes infer and metrics)")
     args = parser.parse_args(argv)
     try:
+        token = None if args.token_file is None else read_token(args.token_file)
         wait_ready(args.server, args.timeout)
-        name = pick_model(args.server, args.model)
-        metadata = call(args.server, f"/v2/models/{name}")
+        if token is not None:
+            check_refused_without_token(args.server, "/v2/models")
+        name = pick_model(args.server, args.model, token)
+        metadata = call(args.server, f"/v2/models/{name}", token=token)
         request = zeros_request(metadata)
-        result = call(args.server, f"/v2/models/{name}/infer", request)
+        result = call(args.server, f"/v2/models/{name}/infer", request, token=token)
         print(f"v2 infer {name}: outputs {[(o['name'], o['shape']) for o in result['outputs']]}")
         if len(request["inputs"]) == 1:  # TF Serving's columnar form, one unnamed input
-            reply = call(args.server, f"/v1/models/{name}:predict", {"inputs": _nested(request["inputs"][0])})
+            body = {"inputs": _nested(request["inputs"][0])}
+            reply = call(args.server, f"/v1/models/{name}:predict", body, token=token)
             if "outputs" not in reply:
                 raise SystemExit(f"FAIL: v1 predict answered without 'outputs': {str(reply)[:300]}")
             print(f"v1 predict {name}: ok")
-        exposition = call(args.server, "/metrics")
+        exposition = call(args.server, "/metrics", token=token)
         if "serving_requests_total" not in exposition:
             raise SystemExit("FAIL: /metrics has no serving_requests_total.")
     except urllib.error.HTTPError as exc:

@@ -14,12 +14,13 @@ import time
 from collections.abc import Awaitable, Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from service.batching.arrays import row_count
-from service.errors import InvalidInput, NotFound
+from service.errors import CardError, InvalidInput, NotFound, Unavailable
 from service.metrics import RequestRecord
 from service.models.card import ModelCard
 from service.models.outputs import (
@@ -31,7 +32,8 @@ from service.models.outputs import (
     parse_options,
 )
 from service.models.registry import Registry
-from service.models.servable import AVAILABLE, Arrays, Servable
+from service.models.repository import ASSETS_EXTRA_DIR, CURVES_FILE
+from service.models.servable import AVAILABLE, Arrays, Servable, VersionStatus
 from service.protocol.tensors import Limits
 from service.protocol.tfserving.documents import model_metadata as tfs_model_metadata
 from service.protocol.tfserving.documents import model_status
@@ -187,6 +189,58 @@ class Inference:
                 for s in statuses
             ]
         return index
+
+    # ---- model cards (read-only; the console shows them) -------------------------------------
+    def card_document(self, ref: ModelRef) -> dict[str, Any]:
+        """A version's card with its state, error, serving labels and the address of its curve image."""
+        status = self._card_status(ref)
+        name, version = ref.name, status.version
+        card = self._served_card(name, version) or self._stored_card(name, version)
+        curves = self._curves_file(name, version).is_file()
+        return {
+            "name": name,
+            "version": str(version),
+            "state": status.state,
+            "error": status.error or "",
+            "labels": sorted(label for label, v in self.registry.labels(name).items() if v == version),
+            "training_curves": f"/v1/models/{name}/versions/{version}/card/{CURVES_FILE}" if curves else None,
+            "card": card.to_dict(),
+        }
+
+    def training_curves(self, ref: ModelRef) -> Path:
+        """The version's training-curve image written by training; NotFound when it has none."""
+        version = self._card_status(ref).version
+        path = self._curves_file(ref.name, version)
+        if not path.is_file():
+            raise NotFound(f"Model {ref.name!r} version {version} has no training-curve image.")
+        return path
+
+    def _card_status(self, ref: ModelRef) -> VersionStatus:
+        """The named version in any state (END included: its card says what failed to load), or
+        without a version the one :predict would use."""
+        statuses = self.registry.status(ref.name, ref.version, ref.label)
+        if ref.version is not None or ref.label is not None:
+            return statuses[0]
+        for status in statuses:  # newest first
+            if status.state == AVAILABLE:
+                return status
+        raise Unavailable(f"Model {ref.name!r} has no version available yet; name a version to see its card.")
+
+    def _served_card(self, name: str, version: int) -> ModelCard | None:
+        try:
+            with self.registry.acquire(name, version) as servable:
+                return servable.card
+        except Unavailable:  # loading or failed: there is no card in memory
+            return None
+
+    def _stored_card(self, name: str, version: int) -> ModelCard:
+        try:
+            return self.registry.repository.read_card(name, version)
+        except CardError as exc:  # its message names a server path, which is no client's business
+            raise NotFound(f"Model {name!r} version {version} has no readable model card.") from exc
+
+    def _curves_file(self, name: str, version: int) -> Path:
+        return self.registry.repository.version_dir(name, version) / ASSETS_EXTRA_DIR / CURVES_FILE
 
 
 def _check_signature(card: ModelCard, requested: str | None) -> None:

@@ -119,6 +119,8 @@ ROUTES = (
     Route("tfs_quality", _each(_TFS[:2], "/quality"), GET, scope="evaluate"),
     Route("tfs_shadow", ("/v1/models/<segment:name>/shadow",), GET, scope="evaluate"),
     Route("tfs_unknown_verb", _each(_TFS, ":<unknown_verb:verb>"), ("GET", "POST")),
+    Route("tfs_card", _each(_TFS, "/card"), GET),
+    Route("tfs_training_curves", _each(_TFS, "/card/training_curves.png"), GET),
     # ---- Open Inference Protocol (V2)
     Route("v2_server_metadata", ("/v2",), GET),
     Route("live", ("/v2/health/live", "/healthz"), GET, scope=None),
@@ -141,8 +143,14 @@ ROUTES = (
     Route("v2_repository_index", ("/v2/repository/index",), POST, media_types=JSON_TYPES, scope="admin"),
     _admin_route("v2_repository_load", "/v2/repository/models/<name>/load"),
     _admin_route("v2_repository_unload", "/v2/repository/models/<name>/unload"),
+    # ---- the browser console: static files, open (it asks for a token when a call needs one)
+    Route("console_index", ("/",), GET, scope=None),
+    Route("console_file", ("/console/<path:filename>",), GET, scope=None),
     # ---- operations
     Route("metrics", ("/metrics", "/monitoring/prometheus/metrics"), GET, scope="metrics"),
+    Route("openapi", ("/openapi.json",), GET, scope=None),
+    Route("api_docs", ("/docs",), GET, scope=None),
+    Route("api_docs_file", ("/docs/<path:filename>",), GET, scope=None),
 )
 BY_ENDPOINT = {route.endpoint: route for route in ROUTES}
 

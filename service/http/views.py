@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, send_file
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream
 
@@ -20,7 +20,7 @@ from service import metrics
 from service.config import Settings
 from service.errors import NotFound, ServiceError
 from service.evaluation.evaluator import Evaluator
-from service.http import admin, routes
+from service.http import admin, apidocs, console, openapi, routes
 from service.http.guard import CALLER, HEAD, RECORD, REQUEST_ID, Guard
 from service.http.identity import HEADER as REQUEST_ID_HEADER
 from service.http.responses import JSON, json_body, render_error
@@ -102,6 +102,51 @@ def tfs_quality(**values: str) -> Response:
 
 def tfs_shadow(name: str) -> Response:
     return json_response(_quality().shadow_report(name))
+
+
+def tfs_card(**values: str) -> Response:
+    return json_response(_inference().card_document(routes.model_ref(values)))
+
+
+def tfs_training_curves(**values: str) -> Response:
+    path = _inference().training_curves(routes.model_ref(values))
+    return send_file(path, mimetype="image/png", max_age=0)  # answers If-None-Match itself
+
+
+# ---- the browser console -----------------------------------------------------------------------
+def console_index() -> Response:
+    return _console_file("index.html")
+
+
+def console_file(filename: str) -> Response:
+    return _console_file(filename)
+
+
+def _console_file(filename: str) -> Response:
+    return _asset("console", filename, console.HEADERS, "The console")
+
+
+def openapi_document() -> Response:
+    return json_response(current_app.extensions["openapi"])
+
+
+def api_docs() -> Response:
+    return _asset("apidocs", "index.html", apidocs.HEADERS, "The API documentation")
+
+
+def api_docs_file(filename: str) -> Response:
+    return _asset("apidocs", filename, apidocs.HEADERS, "The API documentation")
+
+
+def _asset(collection: str, filename: str, headers: dict[str, str], what: str) -> Response:
+    # A lookup in what was read at start-up: no path is ever built from the URL, so no traversal.
+    asset = current_app.extensions[collection].get(filename)
+    if asset is None:
+        raise NotFound(f"{what} has no file {filename!r}.")
+    response = Response(asset.body, 200, content_type=asset.content_type, headers=headers)
+    response.set_etag(asset.etag)
+    response.make_conditional(request)  # in place: a 304 when the browser's copy is current
+    return response
 
 
 # ---- Open Inference Protocol (KServe V2) -------------------------------------------------------
@@ -231,6 +276,10 @@ VIEWS: dict[str, Callable[..., Response]] = {
     "v2_feedback": v2_feedback,
     "tfs_quality": tfs_quality,
     "tfs_shadow": tfs_shadow,
+    "tfs_card": tfs_card,
+    "tfs_training_curves": tfs_training_curves,
+    "console_index": console_index,
+    "console_file": console_file,
     "v2_server_metadata": v2_server_metadata,
     "live": live,
     "ready": ready,
@@ -242,6 +291,9 @@ VIEWS: dict[str, Callable[..., Response]] = {
     "v2_repository_load": v2_repository_load,
     "v2_repository_unload": v2_repository_unload,
     "metrics": prometheus_metrics,
+    "openapi": openapi_document,
+    "api_docs": api_docs,
+    "api_docs_file": api_docs_file,
 }
 
 
@@ -311,6 +363,9 @@ def create_flask_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions.update(
         settings=settings, inference=inference, evaluator=evaluator, guard=guard, audit=audit, quality=quality
+    )
+    app.extensions.update(
+        console=console.load_assets(), apidocs=apidocs.load(), openapi=openapi.build(SERVER_VERSION)
     )
     for route in routes.ROUTES:
         if route.lane == routes.FLASK:

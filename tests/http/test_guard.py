@@ -55,8 +55,16 @@ REQUESTS: dict[str, tuple[str, str, Any]] = {
     "v2_feedback": ("POST", "/v2/models/regressor/feedback", {"feedback": [{"id": "r1", "labels": [1.0]}]}),
     "tfs_quality": ("GET", "/v1/models/regressor/quality", None),
     "tfs_shadow": ("GET", "/v1/models/regressor/shadow", None),
+    "tfs_card": ("GET", "/v1/models/regressor/card", None),
+    "tfs_training_curves": ("GET", "/v1/models/regressor/card/training_curves.png", None),
+    "console_index": ("GET", "/", None),
+    "console_file": ("GET", "/console/console.css", None),
+    "openapi": ("GET", "/openapi.json", None),
+    "api_docs": ("GET", "/docs", None),
+    "api_docs_file": ("GET", "/docs/swagger-ui.css", None),
 }  # fmt: skip
-EXPECTED = {"tfs_unknown_verb": 404}  # answered, but the route's own answer is a 404
+# Answered, but the route's own answer is a 404 (the tiny test models have no training curves).
+EXPECTED = {"tfs_unknown_verb": 404, "tfs_training_curves": 404}
 
 
 def bearer(scope: str) -> dict[str, str]:

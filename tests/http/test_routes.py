@@ -49,7 +49,7 @@ def test_a_wrong_method_names_the_allowed_one(method: str, path: str, message: s
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/models//mnist:predict", "/v2/health/ready/", "/v1/models/a:b:predict", "/"]
+    "path", ["/v1/models//mnist:predict", "/v2/health/ready/", "/v1/models/a:b:predict", "/console"]
 )
 def test_unknown_paths_are_404s(path: str) -> None:
     with pytest.raises(NotFound, match="No route for GET"):
