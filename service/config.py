@@ -61,6 +61,12 @@ class Settings:
     metrics_dir: Path | None = None
     log_level: str = "info"
     access_log: str | None = None  # gunicorn's accesslog: a file, or "-" for stdout
+    log_format: str = "text"  # "json": app, gunicorn and access logs as one JSON object per line
+    # OpenTelemetry: off unless an exporter is named; the SDK reads the other OTEL_* variables.
+    traces_exporter: str = "none"
+    otel_service_name: str = "model-serving"
+    # Seconds between refreshes of the live-quality, drift and shadow gauges (service.quality).
+    quality_interval: float = 10.0
     mnist_dir: Path | None = None  # labelled MNIST data (IDX folder or mnist.npz) for training
     # Security. No token file: every route is open (for loopback use). The file is re-read when it
     # changes; a path whose file does not exist yet means closed until it appears.
@@ -121,6 +127,10 @@ ENV = {
     "PROMETHEUS_MULTIPROC_DIR": "metrics_dir",
     "LOG_LEVEL": "log_level",
     "ACCESS_LOG": "access_log",
+    "LOG_FORMAT": "log_format",
+    "OTEL_TRACES_EXPORTER": "traces_exporter",
+    "OTEL_SERVICE_NAME": "otel_service_name",
+    "QUALITY_INTERVAL": "quality_interval",
     "MNIST_DIR": "mnist_dir",
     "AUTH_TOKENS_FILE": "auth_tokens_file",
     "RATE_LIMIT": "rate_limit",
@@ -141,6 +151,8 @@ PATHS = (
     "tls_key",
 )
 MODEL_CONTROL = ("poll", "explicit")
+LOG_FORMATS = ("text", "json")
+TRACES_EXPORTERS = ("none", "otlp", "console")  # service.tracing.EXPORTERS, without importing it
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -186,7 +198,8 @@ def _check(settings: Settings) -> Settings:
     for name in positive:
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name} must be positive; got {getattr(settings, name)}.")
-    for name in ("poll_interval", "request_timeout", "header_timeout", "body_timeout", "keepalive_timeout"):
+    seconds = ("poll_interval", "request_timeout", "header_timeout", "body_timeout", "keepalive_timeout")
+    for name in (*seconds, "quality_interval"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name} must be a positive number of seconds.")
     if settings.batch_timeout < 0:
@@ -201,6 +214,12 @@ def _check(settings: Settings) -> Settings:
     if settings.model_control not in MODEL_CONTROL:
         raise SettingsError(
             f"MODEL_CONTROL must be one of {', '.join(MODEL_CONTROL)}; got {settings.model_control!r}."
+        )
+    if settings.log_format not in LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT must be text or json; got {settings.log_format!r}.")
+    if settings.traces_exporter not in TRACES_EXPORTERS:
+        raise SettingsError(
+            f"OTEL_TRACES_EXPORTER must be one of {', '.join(TRACES_EXPORTERS)}; got {settings.traces_exporter!r}."
         )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SettingsError("TLS_CERT and TLS_KEY go together: give both (HTTPS) or neither (HTTP).")

@@ -109,6 +109,16 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def heldout_split(count: int, test_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded permutation of ``range(count)`` cut into (training indices, held-out indices).
+
+    How training holds test images out of a single MNIST set; the service rebuilds a card's
+    held-out split with it (rollout gates, drift references).
+    """
+    order = np.random.default_rng(seed).permutation(count)
+    return order[test_size:], order[:test_size]
+
+
 @dataclass(frozen=True)
 class LabelledSet:
     """Images (uint8, N x 28 x 28) and their labels (N,), with the files they came from."""

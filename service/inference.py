@@ -10,7 +10,8 @@ both dialects are here too, so a front door never touches the registry itself.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,16 @@ class ModelRef:
     label: str | None = None
 
 
+@dataclass(frozen=True)
+class Observation:
+    """What a request to a watched model leaves for :mod:`service.quality` once it is answered."""
+
+    card: ModelCard
+    version: int
+    inputs: Arrays
+    outputs: Arrays  # the signature's own outputs, before probability outputs are derived
+
+
 Handler = Callable[["Inference", Servable, ModelCard, bytes, "int | None", RequestRecord], Awaitable[Answer]]
 
 
@@ -63,13 +74,19 @@ class Inference:
         self.registry = registry
         self.limits = limits
         self.timeout = request_timeout
+        # Models whose answered requests service.quality keeps (feedback, drift, shadow); it
+        # replaces this set when the serving config changes. Empty: nothing is kept.
+        self.watched: Container[str] = frozenset()
 
     async def run(
         self, endpoint: str, ref: ModelRef, body: bytes, header_length: int | None, record: RequestRecord
     ) -> Answer:
         """Answer a model-running request (``endpoint``: a key of HANDLERS) on the event loop."""
         with self._serving(ref, record) as (servable, card):
-            return await HANDLERS[endpoint](self, servable, card, body, header_length, record)
+            record.resolved = time.monotonic()
+            answer = await HANDLERS[endpoint](self, servable, card, body, header_length, record)
+            record.encoded = time.monotonic()
+            return answer
 
     @contextmanager
     def _serving(self, ref: ModelRef, record: RequestRecord) -> Iterator[tuple[Servable, ModelCard]]:
@@ -82,7 +99,13 @@ class Inference:
     async def _predict(self, servable: Servable, inputs: Arrays, record: RequestRecord) -> Arrays:
         record.instances = row_count(inputs)
         check_tensor_bytes(tensor_bytes(inputs), self.limits)
-        return await servable.predict_async(inputs, timeout=self.timeout)
+        record.decoded = time.monotonic()
+        outputs = await servable.predict_async(inputs, timeout=self.timeout, timing=record)
+        record.predicted = time.monotonic()
+        if servable.name in self.watched:
+            assert servable.card is not None
+            record.observed = Observation(servable.card, servable.version, inputs, outputs)
+        return outputs
 
     # ---- TF Serving REST --------------------------------------------------------------------
     async def tfs_predict(

@@ -25,8 +25,17 @@ def libraries() -> dict[str, str]:
     }
 
 
-def build_card(config: Config, splits: Splits, trained: Trained, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Everything ``StagedVersion.commit`` needs except name and version, which it fills in."""
+def build_card(
+    config: Config,
+    splits: Splits,
+    trained: Trained,
+    metrics: dict[str, Any],
+    drift_reference: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything ``StagedVersion.commit`` needs except name and version, which it fills in.
+
+    ``drift_reference``: what the model answers on the held-out split, for live drift checks.
+    """
     signature = SIGNATURES[config.task]
     card: dict[str, Any] = {
         "task": config.task,
@@ -45,6 +54,8 @@ def build_card(config: Config, splits: Splits, trained: Trained, metrics: dict[s
         "libraries": libraries(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if drift_reference is not None:
+        card["drift_reference"] = drift_reference
     weights = single_neuron(trained.model)
     if weights is not None:
         card["weights"] = weights

@@ -32,15 +32,21 @@ from service.evaluation.evaluator import Evaluator, StreamLimits
 from service.evaluation.history import History
 from service.http import admin, routes, views
 from service.http.access import AccessLog
-from service.http.guard import CALLER, HEAD, Guard, RequestHead, parse_head
+from service.http.guard import CALLER, HEAD, RECORD, REQUEST_ID, Guard, RequestHead, parse_head
+from service.http.identity import HEADER as REQUEST_ID_HEADER
+from service.http.identity import RequestIds
 from service.http.intake import Body, Budget, ClientGone, Deadlines
 from service.http.quick import Quick
 from service.http.responses import render_error
 from service.inference import Inference
+from service.logs import REQUEST_ID as LOGGED_REQUEST_ID
+from service.logs import configure as configure_logging
 from service.metrics import RequestRecord
 from service.models.loading import build_registry
 from service.models.registry import Registry
 from service.protocol.tensors import Limits
+from service.quality.monitor import Quality, build_quality
+from service.tracing import Tracer, build_tracer
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +75,14 @@ class ServingApp:
     """ASGI application: the route table's LOOP lane on the event loop, its FLASK lane over a bridge."""
 
     def __init__(
-        self, inference: Inference, flask_app: Flask, settings: Settings, guard: Guard, audit: admin.AuditLog
+        self,
+        inference: Inference,
+        flask_app: Flask,
+        settings: Settings,
+        guard: Guard,
+        audit: admin.AuditLog,
+        quality: Quality | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.inference = inference
         self.registry: Registry = inference.registry
@@ -77,10 +90,14 @@ class ServingApp:
         self.body_timeout = settings.body_timeout
         self.budget = Budget(settings.max_inflight_bytes)
         self.deadlines = Deadlines()
-        self.quick = Quick(inference, settings.metrics_dir)
+        self.quick = Quick(inference, settings.metrics_dir, quality)
         self.guard = guard
         self.audit = audit
-        self.access = AccessLog(settings.access_log) if settings.access_log else None
+        self.quality = quality
+        self.tracer = tracer
+        self.ids = RequestIds()
+        json_log = settings.log_format == "json"
+        self.access = AccessLog(settings.access_log, json_log) if settings.access_log else None
         self._bridge = WSGIMiddleware(_terminated_input(flask_app.wsgi_app), workers=settings.threads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,10 +120,13 @@ class ServingApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         head = parse_head(scope["headers"])
         scope[HEAD] = head
+        scope[REQUEST_ID] = request_id = self.ids.choose(head.request_id)
+        LOGGED_REQUEST_ID.set(request_id)
         try:
             if scope["method"] == "OPTIONS" and head.origin and head.preflight_method:
                 route, _ = routes.match(head.preflight_method, scope["path"])
-                await _send(send, 204, b"", _encode_headers(self.guard.preflight(route, head), 0))
+                headers = {**self.guard.preflight(route, head), REQUEST_ID_HEADER: request_id}
+                await _send(send, 204, b"", _encode_headers(headers, 0))
                 return
             route, values = routes.match(scope["method"], scope["path"])
         except ServiceError as exc:
@@ -196,6 +216,7 @@ class ServingApp:
     ) -> None:
         assert route.metric is not None  # every model-running route is metered
         record, status = RequestRecord(*route.metric), 500
+        scope[RECORD] = record
         try:
             status, payload, headers = await self._answer(route, values, head, scope, body, record)
             await _send(send, status, payload, headers)
@@ -203,6 +224,21 @@ class ServingApp:
             status = 499  # nginx's "client closed request": counted, never sent
         finally:
             record.finish(status)
+        # The answer is out: what follows never delays it, and never fails the exchange.
+        if self.tracer is not None or record.observed is not None:
+            try:
+                self._after(route, head, scope, record, status)
+            except Exception:
+                log.exception("Tracing or quality bookkeeping of %s failed", scope[REQUEST_ID])
+
+    def _after(
+        self, route: routes.Route, head: RequestHead, scope: Scope, record: RequestRecord, status: int
+    ) -> None:
+        if self.tracer is not None:
+            name = f"{scope['method']} {route.rules[0]}"
+            self.tracer.request(name, head.traceparent, record, scope[REQUEST_ID], status)
+        if record.observed is not None and self.quality is not None and status == 200:
+            self.quality.after_response(record, scope[REQUEST_ID])
 
     async def _answer(
         self,
@@ -219,8 +255,9 @@ class ServingApp:
             routes.check_media_type(route, head.mimetype)
             data = await body.read()
             payload, headers = await self.inference.run(route.endpoint, ref, data, header_length, record)
+            headers = {**headers, REQUEST_ID_HEADER: scope[REQUEST_ID]}
             if head.origin is not None:
-                headers = {**headers, **self.guard.cors_headers(head)}
+                headers.update(self.guard.cors_headers(head))
             return 200, payload, _encode_headers(headers, len(payload))
         except ClientGone:
             raise
@@ -229,6 +266,7 @@ class ServingApp:
 
     def _error(self, exc: BaseException, scope: Scope, head: RequestHead) -> tuple[int, bytes, Headers]:
         status, body, headers = render_error(exc, scope["method"], scope["path"])
+        headers[REQUEST_ID_HEADER] = scope[REQUEST_ID]
         if head.origin is not None:
             headers.update(self.guard.cors_headers(head))
         return status, body, _encode_headers(headers, len(body))
@@ -241,8 +279,17 @@ class ServingApp:
             elif message["type"] == "lifespan.shutdown":
                 # Draining waits for in-flight requests, which need this loop to finish: off the loop.
                 await asyncio.get_running_loop().run_in_executor(None, self.registry.stop)
+                await asyncio.get_running_loop().run_in_executor(None, self.close_extras)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def close_extras(self) -> None:
+        """Write what the quality store and the tracer still hold; idempotent."""
+        if self.quality is not None:
+            self.quality.close()
+        if self.tracer is not None:
+            self.tracer.close()
+            self.tracer = None
 
 
 def _replay(data: bytes) -> Receive:
@@ -293,21 +340,25 @@ def _encode_headers(headers: Mapping[str, str], length: int) -> Headers:
 
 def create_app(settings: Settings, registry: Registry | None = None) -> ServingApp:
     """Wire the service. Without a registry, one is built and started (initial load + poller)."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
+    given = registry is not None
     if registry is None:
         registry = build_registry(settings)
-        registry.start()
     limits = Limits(settings.max_instances, settings.allow_nonfinite, settings.max_tensor_bytes)
     inference = Inference(registry, limits, settings.request_timeout)
     stream = StreamLimits(settings.max_evaluation_rows, settings.max_line_bytes)
     history = History(settings.data_dir / "evaluations", settings.max_history_bytes)
     datasets = DatasetLabels(settings.data_dir / "evaluations", settings.max_datasets)
     evaluator = Evaluator(registry, history, limits, settings.request_timeout, stream, datasets)
+    # Before the first sync: the quality layer sees every serving config (feedback, gates, shadow).
+    quality = build_quality(settings, inference, history)
+    if not given:
+        registry.start()
+    quality.start()
     guard, audit = build_guard(settings), admin.AuditLog(settings.data_dir / "audit.jsonl")
-    flask_app = views.create_flask_app(settings, inference, evaluator, guard, audit)
-    return ServingApp(inference, flask_app, settings, guard, audit)
+    flask_app = views.create_flask_app(settings, inference, evaluator, guard, audit, quality)
+    tracer = build_tracer(settings.traces_exporter, settings.otel_service_name)
+    return ServingApp(inference, flask_app, settings, guard, audit, quality, tracer)
 
 
 def build_guard(settings: Settings) -> Guard:

@@ -28,11 +28,12 @@ from service.protocol.numbers import parse_count
 
 # What an HTML form (or a fetch without preflight) may send cross-origin: never trusted for writes.
 SIMPLE_TYPES = frozenset({"", "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
-ALLOWED_HEADERS = "Authorization, Content-Type, Inference-Header-Content-Length"
-EXPOSED_HEADERS = "Inference-Header-Content-Length, Retry-After, WWW-Authenticate"
+ALLOWED_HEADERS = "Authorization, Content-Type, Inference-Header-Content-Length, X-Request-Id, traceparent"
+EXPOSED_HEADERS = "Inference-Header-Content-Length, Retry-After, WWW-Authenticate, X-Request-Id"
 PREFLIGHT_SECONDS = "600"
 # Where the ASGI entry leaves what it learnt in the request's scope, for the Flask lane to read.
 HEAD, CALLER = "model_serving.head", "model_serving.caller"
+REQUEST_ID, RECORD = "model_serving.request_id", "model_serving.record"
 
 
 @dataclass
@@ -47,6 +48,8 @@ class RequestHead:
     origin: str | None = None
     host: str = ""
     preflight_method: str | None = None  # Access-Control-Request-Method
+    request_id: bytes | None = None  # X-Request-Id as sent (service.http.identity checks it)
+    traceparent: str | None = None  # W3C trace context, read only when tracing is on
 
 
 def parse_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
@@ -68,6 +71,10 @@ def parse_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
             head.host = value.decode("latin-1")
         elif name == b"access-control-request-method":
             head.preflight_method = value.decode("latin-1")
+        elif name == b"x-request-id":
+            head.request_id = value
+        elif name == b"traceparent":
+            head.traceparent = value.decode("latin-1")
     return head
 
 

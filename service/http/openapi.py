@@ -69,6 +69,32 @@ DOCS: dict[str, Doc] = {
     "tfs_unknown_verb": Doc(
         "Any other :verb (always a 404 naming the verbs there are)", "TF Serving", statuses=(404,)
     ),
+    "tfs_feedback": Doc(
+        "Labels for remembered predictions, joined by request id",
+        "Quality",
+        "FeedbackRequest",
+        "FeedbackResponse",
+        statuses=(400, 404),
+    ),
+    "v2_feedback": Doc(
+        "Labels for remembered predictions, joined by request id",
+        "Quality",
+        "FeedbackRequest",
+        "FeedbackResponse",
+        statuses=(400, 404),
+    ),
+    "tfs_quality": Doc(
+        "Live figures, drift and gate verdict per version",
+        "Quality",
+        answer="QualityReport",
+        statuses=(400, 404),
+    ),
+    "tfs_shadow": Doc(
+        "Shadow traffic: agreement and disagreement matrix per pair",
+        "Quality",
+        answer="ShadowReport",
+        statuses=(404,),
+    ),
     "tfs_card": Doc(
         "Model card with state, error and serving labels", "Models", answer="ModelCard", statuses=(404, 503)
     ),
@@ -235,6 +261,8 @@ def _parameters(rule: str, route: routes.Route) -> list[dict[str, Any]]:
     if route.endpoint == "tfs_evaluations":
         for name in ("version", "dataset", "limit"):
             parameters.append({"name": name, "in": "query", "required": False, "schema": {"type": "string"}})
+    if route.endpoint == "tfs_quality":
+        parameters.append({"name": "window", "in": "query", "required": False, "schema": {"type": "string"}})
     return parameters
 
 

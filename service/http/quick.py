@@ -12,12 +12,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service import metrics
 from service.http import routes
 from service.http.responses import JSON, json_body
 from service.inference import Inference
+
+if TYPE_CHECKING:
+    from service.quality.monitor import Quality
 
 Answer = tuple[int, bytes, dict[str, str]]
 JSON_HEADERS = {"Content-Type": JSON}
@@ -26,9 +29,12 @@ JSON_HEADERS = {"Content-Type": JSON}
 class Quick:
     """Answers the QUICK routes of one worker."""
 
-    def __init__(self, inference: Inference, metrics_dir: Path | None) -> None:
+    def __init__(
+        self, inference: Inference, metrics_dir: Path | None, quality: Quality | None = None
+    ) -> None:
         self.inference = inference
         self.metrics_dir = metrics_dir
+        self.quality = quality
         # One thread: scrapes come every few seconds; a second one would only wait for the first.
         self._render = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
 
@@ -46,7 +52,13 @@ class Quick:
         return _json({"ready": True})
 
     async def tfs_status(self, values: Mapping[str, str]) -> Answer:
-        return _json(self.inference.tfs_status(routes.model_ref(values)))
+        ref = routes.model_ref(values)
+        doc = self.inference.tfs_status(ref)
+        verdicts = self.quality.gate_status(ref.name) if self.quality is not None else {}
+        for entry in doc["model_version_status"]:  # a gated model's versions carry their gate verdict
+            if int(entry["version"]) in verdicts:
+                entry["gate"] = verdicts[int(entry["version"])]
+        return _json(doc)
 
     async def v2_model_ready(self, values: Mapping[str, str]) -> Answer:
         ready = self.inference.v2_ready(routes.model_ref(values))

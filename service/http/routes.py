@@ -32,7 +32,7 @@ BINARY_HEADER = HEADER_LENGTH
 JSON_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded", "text/plain"})
 BINARY_TYPES = JSON_TYPES | {"application/octet-stream"}
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
-TFS_VERBS = ("predict", "classify", "regress", "evaluate")
+TFS_VERBS = ("predict", "classify", "regress", "evaluate", "feedback")
 
 
 class _Segment(BaseConverter):
@@ -108,6 +108,19 @@ ROUTES = (
     Route("tfs_metadata", _each(_TFS, "/metadata"), GET, metric=("tfserving", "metadata")),
     _evaluate_route("tfs_evaluate", _each(_TFS, ":evaluate"), JSON_TYPES, "tfserving"),
     Route("tfs_evaluations", _each(_TFS, "/evaluations"), GET, scope="evaluate"),
+    # ---- quality in production (service.quality): late labels, live figures, shadow traffic
+    Route(
+        "tfs_feedback",
+        ("/v1/models/<segment:name>:feedback",),
+        POST,
+        FLASK,
+        JSON_TYPES,
+        ("tfserving", "feedback"),
+        "evaluate",
+        writes=True,
+    ),
+    Route("tfs_quality", _each(_TFS[:2], "/quality"), GET, scope="evaluate"),
+    Route("tfs_shadow", ("/v1/models/<segment:name>/shadow",), GET, scope="evaluate"),
     Route("tfs_unknown_verb", _each(_TFS, ":<unknown_verb:verb>"), ("GET", "POST")),
     Route("tfs_card", _each(_TFS, "/card"), GET),
     Route("tfs_training_curves", _each(_TFS, "/card/training_curves.png"), GET),
@@ -119,6 +132,16 @@ ROUTES = (
     Route("v2_model_metadata", _V2, GET, metric=("v2", "metadata")),
     Route("v2_model_ready", _each(_V2, "/ready"), GET, QUICK),
     _evaluate_route("v2_evaluate", _each(_V2, "/evaluate"), BINARY_TYPES, "v2"),
+    Route(
+        "v2_feedback",
+        ("/v2/models/<name>/feedback",),
+        POST,
+        FLASK,
+        JSON_TYPES,
+        ("v2", "feedback"),
+        "evaluate",
+        writes=True,
+    ),
     # ---- Triton's model repository extension: the admin API
     Route("v2_repository_index", ("/v2/repository/index",), POST, media_types=JSON_TYPES, scope="admin"),
     _admin_route("v2_repository_load", "/v2/repository/models/<name>/load"),

@@ -20,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 
 from service.auth.sharedlimit import TABLE, SharedRateLimiter
 from service.config import Settings
+from service.logs import gunicorn_logconfig
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
@@ -40,6 +41,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         # worker waits for connections, not only requests).
         "keepalive": settings.keepalive_timeout,
         "loglevel": settings.log_level,
+        "logconfig_dict": gunicorn_logconfig(settings.log_level) if settings.log_format == "json" else {},
         "accesslog": None,  # the app writes the access log itself: it knows each caller's token name
         "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
         "proc_name": "model-serving",
@@ -111,6 +113,10 @@ def _forget_worker_metrics(server: Any, worker: Any) -> None:
 
 def _drain(server: Any, worker: Any) -> None:
     # The app's lifespan shutdown drains too, but gunicorn skips it on a quick exit (SIGINT, SIGQUIT).
-    registry = getattr(getattr(worker, "asgi", None), "registry", None)
+    app = getattr(worker, "asgi", None)
+    registry = getattr(app, "registry", None)
     if registry is not None:
         registry.stop()  # drain in-flight batches before the process goes
+    close = getattr(app, "close_extras", None)
+    if close is not None:
+        close()  # remembered predictions and buffered spans are written before the process goes

@@ -20,11 +20,14 @@ from service.config import Settings
 from service.errors import NotFound, ServiceError
 from service.evaluation.evaluator import Evaluator
 from service.http import admin, apidocs, console, openapi, routes
-from service.http.guard import CALLER, HEAD, Guard
+from service.http.guard import CALLER, HEAD, RECORD, REQUEST_ID, Guard
+from service.http.identity import HEADER as REQUEST_ID_HEADER
 from service.http.responses import JSON, json_body, render_error
 from service.inference import Inference
+from service.logs import REQUEST_ID as LOGGED_REQUEST_ID
 from service.metrics import RequestRecord
 from service.protocol.v2.response import EXTENSIONS, server_metadata
+from service.quality.monitor import Quality
 
 SERVER_NAME = "model-serving"
 SERVER_VERSION = "0.1.0"
@@ -58,7 +61,36 @@ def tfs_evaluations(**values: str) -> Response:
 
 
 def tfs_unknown_verb(verb: str, **values: str) -> Response:
-    raise NotFound(f"Unknown method ':{verb}'; use :predict, :classify, :regress or :evaluate.")
+    raise NotFound(f"Unknown method ':{verb}'; use :predict, :classify, :regress, :evaluate or :feedback.")
+
+
+# ---- quality in production (service.quality) ---------------------------------------------------
+def _quality() -> Quality:
+    return current_app.extensions["quality"]
+
+
+def tfs_feedback(name: str) -> Response:
+    return _feedback(name)
+
+
+def v2_feedback(name: str) -> Response:
+    return _feedback(name)
+
+
+def _feedback(name: str) -> Response:
+    routes.check_media_type(routes.BY_ENDPOINT[request.endpoint or ""], request.mimetype)
+    if g.record is not None:
+        g.record.model = name if name in _inference().registry.model_names() else ""
+    return json_response(_quality().feedback(name, _body()))
+
+
+def tfs_quality(**values: str) -> Response:
+    ref = routes.model_ref(values)
+    return json_response(_quality().report(ref.name, ref.version, request.args))
+
+
+def tfs_shadow(name: str) -> Response:
+    return json_response(_quality().shadow_report(name))
 
 
 def tfs_card(**values: str) -> Response:
@@ -190,6 +222,10 @@ VIEWS: dict[str, Callable[..., Response]] = {
     "tfs_evaluate": tfs_evaluate,
     "tfs_evaluations": tfs_evaluations,
     "tfs_unknown_verb": tfs_unknown_verb,
+    "tfs_feedback": tfs_feedback,
+    "v2_feedback": v2_feedback,
+    "tfs_quality": tfs_quality,
+    "tfs_shadow": tfs_shadow,
     "tfs_card": tfs_card,
     "tfs_training_curves": tfs_training_curves,
     "console_index": console_index,
@@ -211,6 +247,10 @@ VIEWS: dict[str, Callable[..., Response]] = {
 def _start_record() -> None:
     route = routes.BY_ENDPOINT.get(request.endpoint or "")
     g.record = RequestRecord(*route.metric) if route is not None and route.metric else None
+    scope = request.environ.get("asgi.scope", {})
+    LOGGED_REQUEST_ID.set(scope.get(REQUEST_ID, ""))  # this thread's log lines name the request
+    if g.record is not None:
+        scope[RECORD] = g.record  # the access log reads model and version from it
 
 
 def _finish_record(response: Response) -> Response:
@@ -244,14 +284,22 @@ def _answer_headers(response: Response) -> Response:
     """Security headers on every answer, and CORS headers for an allowed browser origin."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Server"] = "model-serving"
-    head = request.environ.get("asgi.scope", {}).get(HEAD)
+    scope = request.environ.get("asgi.scope", {})
+    if REQUEST_ID in scope:
+        response.headers[REQUEST_ID_HEADER] = scope[REQUEST_ID]
+    head = scope.get(HEAD)
     if head is not None and head.origin is not None:
         response.headers.update(current_app.extensions["guard"].cors_headers(head))
     return response
 
 
 def create_flask_app(
-    settings: Settings, inference: Inference, evaluator: Evaluator, guard: Guard, audit: admin.AuditLog
+    settings: Settings,
+    inference: Inference,
+    evaluator: Evaluator,
+    guard: Guard,
+    audit: admin.AuditLog,
+    quality: Quality,
 ) -> Flask:
     """The FLASK lane of the route table, registered from it, with the one error renderer."""
     app = Flask(__name__)
@@ -260,7 +308,7 @@ def create_flask_app(
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions.update(
-        settings=settings, inference=inference, evaluator=evaluator, guard=guard, audit=audit
+        settings=settings, inference=inference, evaluator=evaluator, guard=guard, audit=audit, quality=quality
     )
     app.extensions.update(
         console=console.load_assets(), apidocs=apidocs.load(), openapi=openapi.build(SERVER_VERSION)

@@ -12,6 +12,7 @@ serves what the operator loaded (explicit mode) and keeps what they unloaded (po
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -57,11 +58,38 @@ def entry_document(entry: ModelEntry) -> dict[str, Any]:
         "max_batch_size": batching.max_batch_size,
         "batch_timeout_ms": timeout_ms,
     }
-    return {
+    doc: dict[str, Any] = {
         "version_policy": version_policy,
         "labels": dict(entry.labels),
         "batching": {key: value for key, value in knobs.items() if value is not None},
     }
+    if entry.task is not None:
+        doc["task"] = entry.task
+    if entry.class_labels is not None:
+        doc["class_labels"] = list(entry.class_labels)
+    return {**doc, **_quality_documents(entry)}  # default_label follows from the gate
+
+
+def _quality_documents(entry: ModelEntry) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    if entry.feedback is not None:
+        doc["feedback"] = dataclasses.asdict(entry.feedback)
+    if (gate := entry.gate) is not None:
+        doc["gate"] = {
+            "label": gate.label,
+            "reference": gate.reference,
+            "require": {r.metric: f"{r.operator} {r.value!r}" for r in gate.require},
+            "versus_label": dict(gate.versus_label),
+            "route_default": gate.route_default,
+        }
+    if (shadow := entry.shadow) is not None:
+        candidate: Any = "latest"
+        if shadow.candidate_version is not None:
+            candidate = {"version": shadow.candidate_version}
+        elif shadow.candidate_label is not None:
+            candidate = {"label": shadow.candidate_label}
+        doc["shadow"] = {"fraction": shadow.fraction, "candidate": candidate, "tolerance": shadow.tolerance}
+    return doc
 
 
 @dataclass(frozen=True)

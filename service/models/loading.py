@@ -225,6 +225,7 @@ def make_loader(settings: Settings) -> Loader:
         rows = rows_per_call(
             model, batching.max_batch_size or settings.max_batch_size, settings.max_call_bytes
         )
+        on_wait, on_depth = metrics.queue_reporters(card.name, card.version)
         return MicroBatcher(
             model,
             max_batch_size=rows,
@@ -232,6 +233,8 @@ def make_loader(settings: Settings) -> Loader:
             max_queue=settings.max_queue,
             name=f"{card.name}:{card.version}",
             on_batch=on_batch,
+            on_wait=on_wait,
+            on_depth=on_depth,
         )
 
     return load

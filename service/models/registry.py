@@ -36,6 +36,7 @@ Loader = Callable[[str, int, Path, "ModelCard | None", ModelEntry], "tuple[Model
 class _Model:
     servables: dict[int, Servable]
     labels: dict[str, int]
+    default_label: str | None = None  # requests naming no version go to this label when it is set
 
 
 def _status(servable: Servable) -> VersionStatus:
@@ -108,6 +109,8 @@ class Registry:
 
     def _resolve(self, name: str, version: int | None, label: str | None) -> Servable:
         model, version = self._named(name, version, label)
+        if version is None and model.default_label in model.labels:
+            version = model.labels[model.default_label]  # a gated model: unnamed requests follow its label
         if version is None:
             available = [v for v, s in model.servables.items() if s.state == AVAILABLE]
             if not available:
@@ -227,6 +230,12 @@ class Registry:
     def _entry(self, name: str) -> ModelEntry:
         return self._requested.get(name) or self._config.entry(name)
 
+    def add_config_hook(self, hook: Callable[[ModelConfig], ModelConfig]) -> None:
+        """Let ``hook`` see, and adjust, every serving config read from now on (service.quality's
+        rollout gates move labels with it). Call before :meth:`start`."""
+        source = self._config_source
+        self._config_source = lambda: hook(source())
+
     # ---- Triton's model repository extension ------------------------------------------------
     def load(self, name: str, entry: ModelEntry | None = None) -> list[VersionStatus]:
         """Serve ``name`` (again) from the repository, ``entry`` overriding its serving config.
@@ -297,6 +306,7 @@ class Registry:
                     del model.servables[version]
         with self._lock:
             model.labels = {label: v for label, v in entry.labels.items() if v in wanted}
+            model.default_label = entry.default_label
         for label, version in entry.labels.items():
             if version not in wanted:
                 log.warning(

@@ -35,7 +35,21 @@ def test_an_override_is_stored_in_serving_yaml_form_and_reads_back_equal(entry: 
 
 def test_entry_document_writes_every_field_of_a_model_entry() -> None:
     # A new ModelEntry field must be written by entry_document, or a load's override would lose it.
-    assert {f.name for f in dataclasses.fields(ModelEntry)} == {"policy", "labels", "batching"}
+    assert {f.name for f in dataclasses.fields(ModelEntry)} == {
+        "policy", "labels", "batching", "task", "class_labels", "feedback", "gate", "shadow", "default_label"
+    }  # fmt: skip
+    raw = {
+        "version_policy": {"specific": [1, 3]},
+        "labels": {"old": 1},
+        "batching": {"enabled": False, "max_batch_size": 64, "batch_timeout_ms": 1.5},
+        "task": "classification",
+        "class_labels": ["cat", "dog"],
+        "feedback": {"keep": 10, "ttl_s": 60, "window": 5, "drift_window": 4, "drift": False},
+        "gate": {"label": "stable", "require": {"accuracy": ">= 0.95"}, "versus_label": {"log_loss": 0.01}},
+        "shadow": {"fraction": 0.25, "candidate": {"label": "canary"}, "tolerance": 0.5},
+    }
+    entry = parse_entry(raw, "test")
+    assert parse_entry(entry_document(entry), "again") == entry
 
 
 def test_each_update_is_the_next_generation_and_other_readers_see_it_once(tmp_path: Path) -> None:
