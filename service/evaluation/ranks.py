@@ -58,7 +58,7 @@ class Ranked:
 def rank_columns(y: np.ndarray, scores: np.ndarray, *, micro: bool, curves: bool) -> Ranked:
     """One pass over the K columns of ``scores`` (class ids ``y``), one sorted column at a time."""
     n, k = scores.shape
-    truth = np.sort(np.take_along_axis(scores, y[:, None], axis=1).ravel()) if micro else None
+    truth = _true_class_scores(y, scores) if micro else None
     out, micro_total = Ranked(), 0
     for c in range(k):
         column = np.sort(scores[:, c])
@@ -72,6 +72,17 @@ def rank_columns(y: np.ndarray, scores: np.ndarray, *, micro: bool, curves: bool
         del column, mine
     if truth is not None:
         out.micro = auc(micro_total, n, n * (k - 1))
+    return out
+
+
+def _true_class_scores(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each row's score for its own class, sorted; picked a block at a time, as numpy's fancy
+    indexing of all rows at once would build N-long int64 index arrays (twice the result)."""
+    out = np.empty(len(y), dtype=scores.dtype)
+    for start in range(0, len(y), BLOCK):
+        part = slice(start, start + BLOCK)
+        out[part] = np.take_along_axis(scores[part], y[part, None], axis=1)[:, 0]
+    out.sort()
     return out
 
 
