@@ -125,12 +125,13 @@ def _watch(pid: int, state: Path, chunks: int) -> tuple[int, Any, float, float]:
     """Wait for ``pid``; sample its RSS every 50 ms until its checkpoint holds all ``chunks``, and
     its VmHWM until it exits (then the same counter from wait4, which covers the last 50 ms)."""
     scoring_rss = hwm = 0.0
+    scored = False  # latched: the job deletes its checkpoint once the report is written
     while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             return status, usage, scoring_rss, max(hwm, usage.ru_maxrss / 1024)
-        saved = sum(len(os.listdir(folder)) for folder in state.glob("*/chunks"))
-        if saved < chunks:
+        scored = scored or sum(len(os.listdir(folder)) for folder in state.glob("*/chunks")) >= chunks
+        if not scored:
             scoring_rss = max(scoring_rss, rss_mb(pid))
         hwm = max(hwm, rss_mb(pid, "VmHWM"))
         time.sleep(0.05)
