@@ -48,7 +48,7 @@ class Run:
     size: int  # bytes of the data file(s)
     wall: float  # seconds, process start to exit
     scoring: float  # seconds the job reports for scoring (metrics.json duration_seconds)
-    peak_rss: float  # MiB, the whole run
+    peak_rss: float  # MiB, the whole run: VmHWM (the kernel's high-water mark of the job's RSS)
     scoring_rss: float  # MiB, the highest sampled while chunks were being scored
     accuracy: float
     job_cpu: float  # CPU seconds of the job's process
@@ -121,16 +121,19 @@ def write_csv(path: Path, images: np.ndarray, labels: np.ndarray, rows: int) -> 
     return path.stat().st_size
 
 
-def _watch(pid: int, state: Path, chunks: int) -> tuple[int, Any, float]:
-    """Wait for ``pid``; sample its RSS every 50 ms until its checkpoint holds all ``chunks``."""
-    scoring_rss = 0.0
+def _watch(pid: int, state: Path, chunks: int) -> tuple[int, Any, float, float]:
+    """Wait for ``pid``; sample its RSS every 50 ms until its checkpoint holds all ``chunks``, and
+    its VmHWM until it exits (then the same counter from wait4, which covers the last 50 ms)."""
+    scoring_rss = hwm = 0.0
+    scored = False  # latched: the job deletes its checkpoint once the report is written
     while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
-            return status, usage, scoring_rss
-        saved = sum(len(os.listdir(folder)) for folder in state.glob("*/chunks"))
-        if saved < chunks:
+            return status, usage, scoring_rss, max(hwm, usage.ru_maxrss / 1024)
+        scored = scored or sum(len(os.listdir(folder)) for folder in state.glob("*/chunks")) >= chunks
+        if not scored:
             scoring_rss = max(scoring_rss, rss_mb(pid))
+        hwm = max(hwm, rss_mb(pid, "VmHWM"))
         time.sleep(0.05)
 
 
@@ -143,7 +146,7 @@ def run_job(
     started = time.perf_counter()
     job = [sys.executable, "-m", "service.evaluation.batch", *command, "--output", str(output), "--quiet"]
     process = subprocess.Popen(job, cwd=ROOT)
-    status, usage, scoring_rss = _watch(process.pid, output / ".state", chunks)
+    status, usage, scoring_rss, peak = _watch(process.pid, output / ".state", chunks)
     wall = time.perf_counter() - started
     server_cpu = cpu_seconds(pids) - server_before if server else None
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -151,7 +154,7 @@ def run_job(
         raise SystemExit(f"{name}: evaluate-model exited {process.returncode}")
     doc = json.loads((output / "metrics.json").read_text())
     rows, accuracy = doc["sample_count"] + doc["error_count"], doc["metrics"]["accuracy"]
-    cpu, peak = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
     return Run(name, rows, size, wall, doc["duration_seconds"], peak, scoring_rss, accuracy, cpu, server_cpu)
 
 
@@ -201,6 +204,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, help="where to write the files (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the generated files")
     p.add_argument("--job-args", default="", help="extra evaluate-model options, e.g. '--concurrency 8'")
+    p.add_argument(
+        "--metrics",
+        default="accuracy,roc_auc,log_loss,confusion_matrix",
+        help="evaluate-model --metrics; 'default' for the task's defaults (all but roc_curve)",
+    )
     p.add_argument("--wrk-seconds", type=float, default=10.0)
     return p.parse_args(argv)
 
@@ -210,13 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     formats, modes = args.formats.split(","), args.modes.split(",")
     images, labels = digits(args.data)
     work = Path(tempfile.mkdtemp(prefix="eval-job-", dir=args.workdir))
-    common = [
-        "--model",
-        "mnist",
-        "--metrics",
-        "accuracy,roc_auc,log_loss,confusion_matrix",
-        *args.job_args.split(),
-    ]
+    metrics = [] if args.metrics == "default" else ["--metrics", args.metrics]
+    common = ["--model", "mnist", *metrics, *args.job_args.split()]
     chunk_size = int(_option(common, "--chunk-size") or CHUNK_SIZE)
     chunks = -(-args.rows // chunk_size)
     runs: list[Run] = []
@@ -266,7 +269,8 @@ def _option(args: list[str], name: str) -> str | None:
 
 def report(runs: list[Run], alone: tuple[float, float] | None, args: argparse.Namespace) -> None:
     print(
-        f"\n`python -m benchmarks.eval_job --rows {args.rows} --formats {args.formats} --modes {args.modes}`\n"
+        f"\n`python -m benchmarks.eval_job --rows {args.rows} --formats {args.formats} --modes {args.modes} "
+        f"--metrics {args.metrics}`\n"
     )
     if alone is not None:
         print(

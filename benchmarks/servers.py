@@ -116,9 +116,10 @@ def start_baseline(model_dir: Path, name: str, workers: int, intra_op: int, logd
     return Server("baseline", command, env, port, logdir / f"baseline-{port}.log")
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """``field`` of /proc/<pid>/status in MiB: VmRSS now, or VmHWM, its high-water mark."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 

@@ -25,8 +25,8 @@ def _ece(confidence: np.ndarray, observed: np.ndarray, bins: int) -> float:
 
 def classification_ece(y: np.ndarray, proba: np.ndarray, bins: int = BINS) -> float:
     """ECE of the top-class probability of each row of ``proba`` (N x K) against labels ``y``."""
-    proba = np.asarray(proba, np.float64)
-    confidence = np.clip(proba.max(axis=1), 0.0, 1.0)
+    proba = np.asarray(proba)  # as given (float32): a float64 copy of N x K scores is not needed
+    confidence = np.clip(proba.max(axis=1).astype(np.float64), 0.0, 1.0)
     correct = (proba.argmax(axis=1) == np.asarray(y)).astype(np.float64)
     return _ece(confidence, correct, bins)
 

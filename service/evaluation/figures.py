@@ -1,22 +1,24 @@
 """Metric math shared by the :evaluate endpoints, the batch evaluation job and training's model cards.
 
-Pure numpy + scikit-learn, so a figure means the same thing online, offline and in a card. Every
-figure is computed by scikit-learn from the model's own outputs; undefined figures (AUC when a
-class has no samples) are reported as ``None`` with a warning instead of failing the evaluation.
+One module, so a figure means the same thing online, offline and in a card. Classifier figures
+follow scikit-learn's definitions to 1e-9 (tests compare them) but are computed in memory that
+does not grow with the rows beyond the scores themselves: counts in row chunks (``tallies``), AUC
+from rank sums and ROC curves from sorted columns (``ranks``), never an N x K float64 or int64
+array. Regression figures are scikit-learn's (their inputs are one column). Undefined figures (AUC
+when a class has no samples) are reported as ``None`` with a warning instead of failing.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from service.errors import InvalidInput, UnprocessableRequest
-from service.evaluation import calibration
-from service.models.outputs import DEFAULT_THRESHOLD, binary_decision
+from service.evaluation import calibration, ranks, tallies
+from service.models.outputs import DEFAULT_THRESHOLD
 
 
 class _SklearnMetrics:
@@ -106,28 +108,42 @@ def compute(
     """All requested metrics for one model's outputs.
 
     ``scores`` is the class-probability matrix (classification), the positive-class probability
-    (binary) or the predictions (regression), exactly as the model returned them.
+    (binary) or the predictions (regression), exactly as the model returned them. Classifier
+    figures take memory linear in the rows beyond the scores themselves, which are not copied.
     """
     chosen = select_metrics(task, list(metrics) if metrics is not None else None)
     if len(y_true) == 0:
         raise InvalidInput("Cannot evaluate on zero instances.")
-    _check_finite(scores)
-    if task == "regression":
-        return _regression(np.asarray(y_true, np.float64), np.asarray(scores, np.float64).reshape(-1), chosen)
-    if task == "binary":
-        probability = np.asarray(scores, np.float64).reshape(-1)
-        return _binary(np.asarray(y_true, np.int64), probability, chosen, threshold, class_labels)
-    return _classification(
-        np.asarray(y_true, np.int64), np.asarray(scores, np.float64), chosen, top_k, class_labels
-    )
-
-
-def _check_finite(scores: np.ndarray) -> None:
-    bad = int(np.count_nonzero(~np.isfinite(np.asarray(scores, np.float64))))
+    scores = _floats(scores)
+    bad = tallies.count_nonfinite(scores)
     if bad:
         raise UnprocessableRequest(
             f"The model returned {bad} non-finite score(s) (NaN or Infinity); its metrics are undefined."
         )
+    if task == "regression":
+        return _regression(np.asarray(y_true, np.float64), np.asarray(scores, np.float64).reshape(-1), chosen)
+    y = np.asarray(y_true, np.int64)
+    if task == "binary":
+        p = scores.reshape(-1)
+        _check_classes(y, 2, len(p))
+        return _binary(y, p, chosen, threshold, class_labels)
+    _check_classes(y, scores.shape[1], len(scores))
+    return _classification(y, scores, chosen, top_k, class_labels)
+
+
+def _floats(scores: np.ndarray) -> np.ndarray:
+    """The scores as they are when float32 or float64 (a float64 copy of N x K is what to avoid)."""
+    array = np.asarray(scores)
+    if array.dtype in (np.float32, np.float64):
+        return array
+    return array.astype(np.float32 if array.dtype == np.float16 else np.float64)
+
+
+def _check_classes(y: np.ndarray, n_classes: int, rows: int) -> None:
+    if len(y) != rows:
+        raise InvalidInput(f"Got {len(y)} labels for {rows} score rows; they must match one to one.")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise InvalidInput(f"Labels must be class ids in 0..{n_classes - 1}.")
 
 
 def _classification(
@@ -137,71 +153,69 @@ def _classification(
     top_k: int | None,
     class_labels: Sequence[str] | None,
 ) -> dict[str, Any]:
-    n_classes = proba.shape[1]
-    classes = list(range(n_classes))
-    names = list(class_labels) if class_labels else [str(c) for c in classes]
-    predicted = np.argmax(proba, axis=1)
+    n_rows, n_classes = proba.shape
+    names = list(class_labels) if class_labels else [str(c) for c in range(n_classes)]
+    k = min(top_k or DEFAULT_TOP_K, n_classes)
+    # k >= K: every class is among the top k; two classes (k=1): top-1 is the prediction
+    ranked_top_k = "top_k_accuracy" in chosen and k < n_classes and n_classes > 2
+    tally = tallies.classification(y, proba, k if ranked_top_k else None, "log_loss" in chosen)
+    ranked = _rank(y, proba, chosen)
+    counts = np.bincount(y, minlength=n_classes)
     out: dict[str, Any] = {}
     warnings: list[str] = []
-    auc = _ovr_auc(y, proba, classes, names, warnings)
     for name in chosen:
         if name == "accuracy":
-            out[name] = float(skm.accuracy_score(y, predicted))
+            out[name] = _accuracy(tally.confusion)
         elif name == "top_k_accuracy":
-            k = min(top_k or DEFAULT_TOP_K, n_classes)
-            out[name] = _top_k_accuracy(y, proba, predicted, k)
+            if ranked_top_k:
+                out[name] = tally.top_k_hits / n_rows
+            else:
+                out[name] = 1.0 if k >= n_classes else _accuracy(tally.confusion)
             out["top_k"] = k
-        elif name in ("roc_auc", "roc_auc_ovr_macro"):
-            out[name] = auc("macro")
-        elif name == "roc_auc_ovr_weighted":
-            out[name] = auc("weighted")
+        elif name in ("roc_auc", "roc_auc_ovr_macro", "roc_auc_ovr_weighted"):
+            average = "weighted" if name.endswith("weighted") else "macro"
+            out[name] = _ovr_auc(ranked.auc, counts, average, names, warnings)
         elif name == "roc_auc_micro":
-            # one-hot by hand: label_binarize gives a single column for two classes
-            onehot = np.eye(n_classes, dtype=np.int64)[y]
-            out[name] = _safe_auc(
-                onehot, partial(skm.roc_auc_score, onehot, proba, average="micro"), name, warnings
-            )
+            out[name] = _defined(ranked.micro, name, warnings)
         elif name == "log_loss":
-            out[name] = float(skm.log_loss(y, _normalised(proba), labels=classes))
+            out[name] = _log_loss(tally.log_loss_sum, n_rows, warnings)
         elif name == "ece":
             out[name] = calibration.classification_ece(y, proba)
         elif name == "per_class":
-            out[name] = _per_class(y, predicted, classes, names)
+            out[name] = _per_class(tally.confusion, names)
         elif name == "confusion_matrix":
-            out[name] = skm.confusion_matrix(y, predicted, labels=classes).tolist()
+            out[name] = tally.confusion.tolist()
         elif name == "roc_curve":
-            out[name] = {names[c]: _roc_points(y == c, proba[:, c]) for c in classes}
+            out[name] = dict(zip(names, ranked.curves, strict=True))
     if warnings:
         out["warnings"] = warnings
     return out
 
 
+def _rank(y: np.ndarray, proba: np.ndarray, chosen: tuple[str, ...]) -> ranks.Ranked:
+    wanted = {"roc_auc", "roc_auc_ovr_macro", "roc_auc_ovr_weighted", "roc_auc_micro", "roc_curve"}
+    if not wanted.intersection(chosen):
+        return ranks.Ranked()
+    return ranks.rank_columns(y, proba, micro="roc_auc_micro" in chosen, curves="roc_curve" in chosen)
+
+
 def _ovr_auc(
-    y: np.ndarray, proba: np.ndarray, classes: list[int], names: list[str], warnings: list[str]
-) -> Any:
-    missing = [names[c] for c in classes if not np.any(y == c)]
-
-    def auc(average: str) -> float | None:
-        if missing:
-            note = f"One-vs-rest ROC AUC is undefined: class(es) {', '.join(missing)} have no samples."
-            if note not in warnings:
-                warnings.append(note)
-            return None
-        if len(classes) == 2:
-            # sklearn treats two classes as binary; one-vs-rest macro and weighted both reduce to this
-            return float(skm.roc_auc_score(y, proba[:, 1]))
-        return float(skm.roc_auc_score(y, proba, multi_class="ovr", average=average, labels=classes))
-
-    return auc
-
-
-def _top_k_accuracy(y: np.ndarray, proba: np.ndarray, predicted: np.ndarray, k: int) -> float:
-    if k >= proba.shape[1]:
-        return 1.0  # every class is among the top k
-    if proba.shape[1] == 2:
-        # sklearn refuses a 2-column score for binary targets; with k=1 top-k accuracy is accuracy
-        return float(skm.accuracy_score(y, predicted))
-    return float(skm.top_k_accuracy_score(y, proba, k=k, labels=list(range(proba.shape[1]))))
+    per_class: list[float | None], counts: np.ndarray, average: str, names: list[str], warnings: list[str]
+) -> float | None:
+    """scikit-learn's one-vs-rest AUC: a plain or class-count-weighted mean; two classes are binary."""
+    missing = [names[c] for c, count in enumerate(counts) if count == 0]
+    if missing:
+        note = f"One-vs-rest ROC AUC is undefined: class(es) {', '.join(missing)} have no samples."
+        if note not in warnings:
+            warnings.append(note)
+        return None
+    if len(per_class) == 2:
+        # sklearn treats two classes as binary (column 1 against class 1); macro and weighted reduce to it
+        return per_class[1]
+    values = np.array(per_class, dtype=np.float64)
+    if average == "macro":
+        return float(np.average(values))
+    return float(np.average(values, weights=counts))
 
 
 def _binary(
@@ -211,28 +225,31 @@ def _binary(
     threshold: float,
     class_labels: Sequence[str] | None,
 ) -> dict[str, Any]:
-    predicted = binary_decision(p, threshold)
     names = list(class_labels) if class_labels else ["0", "1"]
+    tally = tallies.binary(y, p, threshold, "log_loss" in chosen)
+    cm = tally.confusion
+    ranked = None
+    if {"roc_auc", "roc_curve"}.intersection(chosen):
+        ranked = ranks.rank_binary(y, p, curve="roc_curve" in chosen)
     out: dict[str, Any] = {"threshold": threshold}
     warnings: list[str] = []
     for name in chosen:
         if name == "accuracy":
-            out[name] = float(skm.accuracy_score(y, predicted))
+            out[name] = _accuracy(cm)
         elif name in ("precision", "recall", "f1"):
-            fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[name]
-            out[name] = float(fn(y, predicted, labels=[0, 1], zero_division=0))
-        elif name == "roc_auc":
-            out[name] = _safe_auc(y, lambda: skm.roc_auc_score(y, p), name, warnings)
+            out[name] = _per_class(cm, names)[names[1]][name]
+        elif name == "roc_auc" and ranked is not None:
+            out[name] = _defined(ranked.auc[0], name, warnings)
         elif name == "log_loss":
-            out[name] = float(skm.log_loss(y, p, labels=[0, 1]))
+            out[name] = _log_loss(tally.log_loss_sum, len(p), warnings)
         elif name == "ece":
             out[name] = calibration.binary_ece(y, p)
         elif name == "per_class":
-            out[name] = _per_class(y, predicted, [0, 1], names)
+            out[name] = _per_class(cm, names)
         elif name == "confusion_matrix":
-            out[name] = skm.confusion_matrix(y, predicted, labels=[0, 1]).tolist()
-        elif name == "roc_curve":
-            out[name] = {names[1]: _roc_points(y == 1, p)}
+            out[name] = cm.tolist()
+        elif name == "roc_curve" and ranked is not None:
+            out[name] = {names[1]: ranked.curves[0]}
     if warnings:
         out["warnings"] = warnings
     return out
@@ -257,44 +274,39 @@ def _regression(y: np.ndarray, pred: np.ndarray, chosen: tuple[str, ...]) -> dic
     return out
 
 
-def _safe_auc(truth: np.ndarray, fn: Any, name: str, warnings: list[str]) -> float | None:
-    """``fn()``'s AUC, or None with a warning when ``truth`` (0/1) holds one value only."""
-    # Checked here because scikit-learn raised on this before 1.6 and returns nan after.
-    if truth.min() == truth.max():
+def _defined(value: float | None, name: str, warnings: list[str]) -> float | None:
+    """``value``, or None with a warning when the labels hold one class only (no pairs to rank)."""
+    # scikit-learn raised on this before 1.6 and returns nan after; a report says why instead
+    if value is None:
         warnings.append(f"{name} is undefined on this data: the labels hold only one class.")
+    return value
+
+
+def _log_loss(total: float | None, rows: int, warnings: list[str]) -> float | None:
+    if total is None:
+        warnings.append("log_loss is undefined: the model's scores are not probabilities in [0, 1].")
         return None
-    return float(fn())
+    return total / rows
 
 
-def _normalised(proba: np.ndarray) -> np.ndarray:
-    # float32 softmax rows sum to 1 only within ~1e-7; log-loss wants exact probabilities.
-    # AUC and accuracy use the raw scores, so ranks are exactly those the model produced.
-    sums = proba.sum(axis=1, keepdims=True)
-    return proba / np.where(sums > 0, sums, 1.0)
+def _accuracy(confusion: np.ndarray) -> float:
+    return int(np.trace(confusion)) / int(confusion.sum())
 
 
-def _per_class(y: np.ndarray, predicted: np.ndarray, classes: list[int], names: list[str]) -> dict[str, Any]:
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        y, predicted, labels=classes, zero_division=0
-    )
+def _per_class(confusion: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """scikit-learn's precision, recall and F1 per class (0 where undefined: zero_division=0)."""
+    tp = np.diag(confusion).astype(np.float64)
+    support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
     return {
-        names[c]: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
+        name: {
+            "precision": _ratio(tp[c], predicted[c]),
+            "recall": _ratio(tp[c], support[c]),
+            "f1": _ratio(2 * tp[c], support[c] + predicted[c]),
+            "support": int(support[c]),
         }
-        for i, c in enumerate(classes)
+        for c, name in enumerate(names)
     }
 
 
-def _roc_points(positive: np.ndarray, score: np.ndarray) -> dict[str, Any] | None:
-    if positive.all() or not positive.any():
-        return None
-    fpr, tpr, thresholds = skm.roc_curve(positive, score)
-    # sklearn's first threshold is +inf ("nothing is positive"); JSON has no infinity.
-    return {
-        "fpr": fpr.tolist(),
-        "tpr": tpr.tolist(),
-        "thresholds": [float(t) if math.isfinite(t) else None for t in thresholds],
-    }
+def _ratio(part: float, whole: int) -> float:
+    return float(part / whole) if whole else 0.0

@@ -30,7 +30,7 @@ from service.evaluation.batch.scoring import OfflineScorer, Scorer
 from service.evaluation.batch.shards import ShardSpec
 from service.evaluation.batch.sources import FORMATS, Source, open_source
 from service.evaluation.figures import scalars, select_metrics
-from service.evaluation.options import measure, parse_options
+from service.evaluation.options import parse_options
 
 EXIT_ERROR, EXIT_GATE, EXIT_INTERRUPTED = 2, 3, 130
 # One request per chunk, sized to the server's default MAX_BATCH_SIZE so a chunk is one model call;
@@ -205,8 +205,8 @@ def evaluate_version(
     finally:
         scorer.close()
     duration = time.perf_counter() - started
-    figures = measure(card, gathered.labels, gathered.scores, options) if compute else {}
-    return report.Outcome(card, scorer.where, gathered, options, figures, duration)
+    figures, plotted = report.measure(card, gathered, options) if compute else ({}, {})
+    return report.Outcome(card, scorer.where, gathered, options, figures, duration, plotted)
 
 
 def _scorer(args: argparse.Namespace, version: int | None) -> Scorer:

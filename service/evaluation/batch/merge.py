@@ -22,7 +22,7 @@ from service.errors import JobError
 from service.evaluation.batch import gates, report
 from service.evaluation.batch.runner import Gathered
 from service.evaluation.batch.shards import SHARD_FILE, Partial, read_partial
-from service.evaluation.options import Options, measure
+from service.evaluation.options import Options
 from service.models.card import ModelCard
 
 
@@ -51,9 +51,9 @@ def run_merge(args: argparse.Namespace) -> dict[str, Any]:
     raw = job["options"]
     options = Options(tuple(dict.fromkeys([*chosen, *gated])), raw["dataset"], raw["top_k"], raw["threshold"])
     gathered = _joined(partials)
-    figures = measure(card, gathered.labels, gathered.scores, options)
+    figures, plotted = report.measure(card, gathered, options)
     duration = sum(p.doc["duration_seconds"] for p in partials)
-    outcome = report.Outcome(card, _scored_with(partials), gathered, options, figures, duration)
+    outcome = report.Outcome(card, _scored_with(partials), gathered, options, figures, duration, plotted)
     doc = report.document(outcome, job["data"])
     doc["shards"] = [_summary(p) for p in partials]
     report.write(args.output, doc, outcome)

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from service.errors import JobError
+from service.evaluation.batch import memory
 from service.evaluation.batch.checkpoint import Checkpoint, ChunkResult
 from service.evaluation.batch.labels import encode as encode_labels
 from service.evaluation.batch.scoring import RowsRejected, Scorer
@@ -56,6 +57,7 @@ def run(
         total=source.count, initial=initial, unit="row", desc=label, file=sys.stderr, disable=quiet
     ) as bar:
         _score_all(source, scorer, checkpoint, dict(zip(todo, spans, strict=True)), concurrency, bar)
+    memory.give_back()  # what scoring freed, before every row's results are gathered
     return gather(checkpoint, count, source.count, _score_shape(scorer))
 
 
