@@ -29,7 +29,10 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 # tensorflow/include holds C++ headers for building custom ops (~290 MB), never used at run time.
 # models/ may be absent from a checkout (git keeps no empty folders): make sure it exists to copy.
+# tensorflow-serving-api (the TF Serving gRPC API) alone: its `tensorflow` requirement would add a
+# second TensorFlow beside tensorflow-cpu (see the Makefile).
 RUN pip install --no-cache-dir . \
+    && pip install --no-cache-dir --no-deps "tensorflow-serving-api==$(python -c 'from importlib.metadata import version; print(*version("tensorflow-cpu").split(".")[:2], sep=".")').*" \
     && rm -rf /opt/venv/lib/python3*/site-packages/tensorflow/include \
     && mkdir -p models
 
