@@ -71,6 +71,8 @@ class ServingApp:
     ) -> None:
         self.inference = inference
         self.registry: Registry = inference.registry
+        self.settings = settings
+        self.grpc: Any = None  # this worker's gRPC server (service.grpc.server), once the lifespan starts it
         self.max_body = settings.max_body_bytes
         self.guard = guard
         self.audit = audit
@@ -191,12 +193,27 @@ class ServingApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self._start_grpc()
+                except Exception as exc:  # e.g. GRPC_PORT taken: gunicorn stops instead of looping boots
+                    log.exception("The gRPC server did not start")
+                    await send({"type": "lifespan.startup.failed", "message": f"gRPC: {exc}"})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.grpc is not None:  # in-flight gRPC calls finish before the models drain
+                    await self.grpc.stop()
                 # Draining waits for in-flight requests, which need this loop to finish: off the loop.
                 await asyncio.get_running_loop().run_in_executor(None, self.registry.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _start_grpc(self) -> None:
+        """The gRPC front door on this worker's loop, unless GRPC_PORT is 0."""
+        if self.settings.grpc_port:
+            from service.grpc.server import GrpcServer  # grpc and TensorFlow's protos: workers only
+
+            self.grpc = await GrpcServer.start(self.settings, self.inference, self.guard, self.audit)
 
 
 async def _send(send: Send, status: int, body: bytes, headers: Headers) -> None:
