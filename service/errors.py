@@ -70,6 +70,13 @@ class Unavailable(ServiceError):
     grpc_status = "UNAVAILABLE"
 
 
+class DeadlineExceeded(ServiceError):
+    """The caller's own deadline (a gRPC call's) passed before its batch could run."""
+
+    status = 504
+    grpc_status = "DEADLINE_EXCEEDED"
+
+
 class ModelLoadError(ServiceError):
     """A version on disk could not be loaded: corrupt files, missing signature, card mismatch."""
 

@@ -10,6 +10,7 @@ both dialects are here too, so a front door never touches the registry itself.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from service.batching.arrays import row_count
-from service.errors import CardError, InvalidInput, NotFound, Unavailable
+from service.errors import CardError, DeadlineExceeded, InvalidInput, NotFound, Unavailable
 from service.metrics import RequestRecord
 from service.models.card import ModelCard
 from service.models.outputs import (
@@ -84,8 +85,18 @@ class Inference:
         self, servable: Servable, inputs: Arrays, record: RequestRecord, budget: float | None = None
     ) -> Arrays:
         record.instances = row_count(inputs)
-        timeout = self.timeout if budget is None else min(self.timeout, budget)
-        return await servable.predict_async(inputs, timeout=timeout)
+        if budget is None or budget >= self.timeout:
+            return await servable.predict_async(inputs, timeout=self.timeout)
+        started = time.monotonic()
+        try:
+            return await servable.predict_async(inputs, timeout=budget)
+        except Unavailable as exc:
+            # Queue full or shutting down is not the deadline (uvloop's timers may fire a ms early).
+            if time.monotonic() - started < budget - 0.01:
+                raise
+            raise DeadlineExceeded(
+                f"The deadline passed before model {servable.name!r} version {servable.version} ran the request."
+            ) from exc
 
     # ---- protocol-neutral steps on decoded arrays: the HTTP handlers below and the gRPC servicers --
     # ``budget`` is how long the caller can still wait (a gRPC deadline); it caps REQUEST_TIMEOUT.
