@@ -111,6 +111,7 @@ class GrpcServer:
 
     async def stop(self, grace: float = GRACE) -> None:
         """Health NOT_SERVING, new calls refused, in-flight ones finished (or cut after ``grace``)."""
+        log.info("gRPC stopping: new calls refused, calls in flight get %g s", grace)
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):

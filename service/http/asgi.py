@@ -73,6 +73,7 @@ class ServingApp:
         self.registry: Registry = inference.registry
         self.settings = settings
         self.grpc: Any = None  # this worker's gRPC server (service.grpc.server), once the lifespan starts it
+        self._grpc_stop: asyncio.Future[None] | None = None
         self.max_body = settings.max_body_bytes
         self.guard = guard
         self.audit = audit
@@ -201,12 +202,19 @@ class ServingApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.grpc is not None:  # in-flight gRPC calls finish before the models drain
-                    await self.grpc.stop()
+                self.begin_shutdown()
+                if self._grpc_stop is not None:  # in-flight gRPC calls finish before the models drain
+                    await self._grpc_stop
                 # Draining waits for in-flight requests, which need this loop to finish: off the loop.
                 await asyncio.get_running_loop().run_in_executor(None, self.registry.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def begin_shutdown(self) -> None:
+        """Stop taking gRPC calls and let those in flight finish; on the loop, at SIGTERM (a gunicorn
+        hook calls it, so gRPC drains while gunicorn drains HTTP) or else at the lifespan shutdown."""
+        if self.grpc is not None and self._grpc_stop is None:
+            self._grpc_stop = asyncio.ensure_future(self.grpc.stop())
 
     async def _start_grpc(self) -> None:
         """The gRPC front door on this worker's loop, unless GRPC_PORT is 0."""

@@ -11,6 +11,7 @@ import dataclasses
 import gc
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "keyfile": str(settings.tls_key) if settings.tls_key else None,
         "on_starting": _fresh_metrics_dir,
         "child_exit": _forget_worker_metrics,
+        "post_worker_init": _stop_grpc_on_sigterm,
         "worker_exit": _drain,
     }
 
@@ -96,6 +98,22 @@ def _forget_worker_metrics(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def _stop_grpc_on_sigterm(worker: Any) -> None:
+    """On SIGTERM, begin the gRPC stop at once. gunicorn's asgi worker drains HTTP connections first
+    (up to keepalive, or graceful_timeout for busy ones) and only then runs the lifespan shutdown,
+    meanwhile taking new gRPC calls that the master's SIGKILL may cut at graceful_timeout."""
+    app: Any = getattr(worker, "asgi", None)
+    loop = getattr(worker, "loop", None)
+    if loop is None or not hasattr(app, "begin_shutdown"):
+        return
+
+    def on_sigterm() -> None:
+        worker.handle_exit_signal()  # gunicorn's own handler: stop the worker gracefully
+        app.begin_shutdown()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
 
 
 def _drain(server: Any, worker: Any) -> None:

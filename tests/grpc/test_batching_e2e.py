@@ -35,12 +35,14 @@ def images(mnist_dir: Path) -> np.ndarray:
     return (read_idx_set(*pair).images[:64] / 255.0).astype(np.float32)
 
 
-def predict(target: str, model: str, name: str, array: np.ndarray) -> predict_pb2.PredictResponse:
+def predict(
+    target: str, model: str, name: str, array: np.ndarray, timeout: float = 60
+) -> predict_pb2.PredictResponse:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
     with grpc.insecure_channel(target) as channel:  # a connection per call: truly concurrent clients
-        return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+        return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
 
 
 def probabilities(target: str, image: np.ndarray) -> bytes:

@@ -163,3 +163,38 @@ def test_repository_index_lists_every_version(
         (m["name"], m["version"], m["state"]) for m in expected
     )
     assert ("regressor", "1", "READY") in {(m["name"], m["version"], m["state"]) for m in index}
+
+
+def test_reflection_describes_every_service_as_grpcurl_asks(grpc_server: Server) -> None:
+    """grpcurl's `list` and `describe`: services, methods, and message types resolved with their imports."""
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    with grpc.insecure_channel(grpc_server.grpc_target) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        assert set(database.get_services()) == {
+            "tensorflow.serving.PredictionService",
+            "tensorflow.serving.ModelService",
+            "inference.GRPCInferenceService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1alpha.ServerReflection",
+        }
+        pool = DescriptorPool(database)
+        predict = pool.FindServiceByName("tensorflow.serving.PredictionService").FindMethodByName("Predict")
+        tensor = predict.input_type.fields_by_name["inputs"].message_type.fields_by_name["value"].message_type
+        assert tensor.full_name == "tensorflow.TensorProto"  # from tensor.proto, an import of predict.proto
+        infer = pool.FindServiceByName("inference.GRPCInferenceService").FindMethodByName("ModelInfer")
+        assert "raw_input_contents" in infer.input_type.fields_by_name
+
+
+def test_health_reports_serving_for_the_server_and_each_service(grpc_server: Server) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(grpc_server.grpc_target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "tensorflow.serving.PredictionService", "inference.GRPCInferenceService"):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING, service
+        with pytest.raises(grpc.RpcError) as unknown:
+            health.Check(health_pb2.HealthCheckRequest(service="nope.Service"), timeout=10)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
