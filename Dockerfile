@@ -2,7 +2,7 @@
 # Model-serving image: gunicorn + Flask + CPU TensorFlow, serving the repository at /models.
 #
 #   docker build -t model-serving .
-#   docker run --rm -p 127.0.0.1:8501:8501 model-serving
+#   docker run --rm -p 127.0.0.1:8501:8501 -p 127.0.0.1:8500:8500 model-serving   # REST and gRPC
 #   docker run --rm -p 127.0.0.1:8501:8501 -v "$PWD/models:/models:ro" model-serving   # your own models
 #
 # Two stages: the build stage creates a virtualenv in /opt/venv; the runtime stage copies only
@@ -66,6 +66,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DATA_DIR=/var/lib/serving \
     HOST=0.0.0.0 \
     PORT=8501 \
+    GRPC_PORT=8500 \
     WORKERS=2 \
     THREADS=16 \
     TF_INTRA_OP_THREADS=0 \
@@ -75,7 +76,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER ${UID}:${UID}
 WORKDIR /home/serving
 VOLUME ["/var/lib/serving"]
-EXPOSE 8501
+# 8501: REST (TF Serving v1, V2, admin, metrics); 8500: gRPC (TF Serving's and V2's services).
+EXPOSE 8501 8500
 
 # Ready = models loaded (503 before). urlopen raises on any non-2xx, which exits 1.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \

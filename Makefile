@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8501
+GRPC_PORT ?= 8500
 MODEL_REPOSITORY ?= models
 MNIST_DIR ?= ../shared/data/mnist
-export HOST PORT MODEL_REPOSITORY MNIST_DIR
+export HOST PORT GRPC_PORT MODEL_REPOSITORY MNIST_DIR
 
 .PHONY: serve test test-fast train bench lint typecheck evaluate evaluate-offline clean
 
