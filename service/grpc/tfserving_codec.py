@@ -174,7 +174,10 @@ def _from_content(content: bytes, dtype_code: int, count: int, where: str) -> np
         if (octets > 1).any():
             raise InvalidInput(f"{where} has DT_BOOL tensor_content with bytes other than 0 and 1.")
         return octets.astype(bool)
-    return np.frombuffer(content, dtype=wire).astype(dtype)  # a writable, native-order copy
+    values = np.frombuffer(content, dtype=wire)
+    # content is a bytes object of its own (protobuf hands out a copy): a read-only view of it will
+    # do, saving a second pass over a large tensor, unless the machine's byte order differs.
+    return values if values.dtype.isnative else values.astype(dtype)
 
 
 def _from_field(

@@ -121,7 +121,8 @@ def _input(tensor: InputTensor, raw: bytes | None, spec: TensorSpec, limits: Lim
     if raw is not None:
         if tensor.HasField("contents"):
             raise InvalidInput(f"{where} has both 'contents' and raw_input_contents; give one.")
-        flat = decode_tensor(memoryview(raw), tensor.datatype, count, where)
+        # raw is a bytes object of its own (protobuf hands out a copy): view it, don't copy it again
+        flat = decode_tensor(memoryview(raw), tensor.datatype, count, where, copy=False)
     else:
         flat = _contents(tensor, count, shape, where)
     if flat.dtype.kind == "f" and not np.isfinite(flat).all():  # one pass in the usual case
