@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from a2wsgi import WSGIMiddleware
 from flask import Flask
@@ -37,6 +37,9 @@ from service.metrics import RequestRecord
 from service.models.loading import build_registry
 from service.models.registry import Registry
 from service.protocol.tensors import Limits
+
+if TYPE_CHECKING:  # grpc is imported in the workers only, when the lifespan starts it
+    from service.grpc.server import GrpcServer
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class ServingApp:
         self.inference = inference
         self.registry: Registry = inference.registry
         self.settings = settings
-        self.grpc: Any = None  # this worker's gRPC server (service.grpc.server), once the lifespan starts it
+        self.grpc: GrpcServer | None = None  # this worker's gRPC server, once the lifespan starts it
         self._grpc_stop: asyncio.Future[None] | None = None
         self.max_body = settings.max_body_bytes
         self.guard = guard
