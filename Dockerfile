@@ -2,8 +2,14 @@
 # Model-serving image: gunicorn + Flask + CPU TensorFlow, serving the repository at /models.
 #
 #   docker build -t model-serving .
-#   docker run --rm -p 127.0.0.1:8501:8501 -p 127.0.0.1:8500:8500 model-serving   # REST and gRPC
-#   docker run --rm -p 127.0.0.1:8501:8501 -v "$PWD/models:/models:ro" model-serving   # your own models
+#   make compose-secrets        # secrets/serving/tokens.yaml and client tokens (or: python -m service.auth new)
+#   docker run --rm -p 127.0.0.1:8501:8501 -p 127.0.0.1:8500:8500 -v "$PWD/secrets/serving:/run/secrets/model-serving:ro" model-serving
+#   docker run ... -v "$PWD/models:/models:ro" model-serving                            # your own models
+#
+# Auth is on by default: AUTH_TOKENS_FILE points at /run/secrets/model-serving/tokens.yaml, where a
+# secret (a compose bind mount, a Kubernetes Secret) provides the token file. Without it the server
+# still starts and answers health (the HEALTHCHECK, probes) but every other route is 401 until the
+# file appears; `-e AUTH_TOKENS_FILE=` (empty) turns auth off, for a trusted network only.
 #
 # Two stages: the build stage creates a virtualenv in /opt/venv; the runtime stage copies only
 # that venv and the models onto a clean base, so no pip caches or sources reach the final image.
@@ -71,7 +77,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     THREADS=16 \
     TF_INTRA_OP_THREADS=0 \
     TF_CPP_MIN_LOG_LEVEL=1 \
-    LOG_LEVEL=info
+    LOG_LEVEL=info \
+    AUTH_TOKENS_FILE=/run/secrets/model-serving/tokens.yaml
 
 USER ${UID}:${UID}
 WORKDIR /home/serving

@@ -9,7 +9,10 @@ MODEL_REPOSITORY ?= models
 MNIST_DIR ?= ../shared/data/mnist
 export HOST PORT GRPC_PORT MODEL_REPOSITORY MNIST_DIR
 
-.PHONY: serve test test-fast train bench lint typecheck evaluate evaluate-offline clean
+# The token file `make serve` reads (README "Security"); empty: no auth, for loopback use.
+AUTH_TOKENS_FILE ?=
+
+.PHONY: serve test test-fast train bench soak lint typecheck evaluate evaluate-offline compose-secrets clean
 
 # Stamps re-run the install whenever pyproject.toml changes.
 $(BIN)/python:
@@ -31,7 +34,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	touch $@
 
 serve: $(VENV)/.installed
-	$(BIN)/python -m service --host $(HOST) --port $(PORT) --model-repository $(MODEL_REPOSITORY)
+	AUTH_TOKENS_FILE='$(AUTH_TOKENS_FILE)' $(BIN)/python -m service --host $(HOST) --port $(PORT) --model-repository $(MODEL_REPOSITORY)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -52,8 +55,19 @@ evaluate: $(VENV)/.installed
 evaluate-offline: $(VENV)/.installed
 	$(BIN)/python -m service.evaluation.batch --model $(EVAL_MODEL) --data $(MNIST_DIR) --offline --model-repository $(MODEL_REPOSITORY) --output reports/$(EVAL_MODEL) $(EVAL_ARGS)
 
+# docker-compose.yml's secrets in ./secrets (gitignored): the token file and one token per client.
+# Idempotent: tokens that still work are kept; an ops token is printed the first time only.
+compose-secrets: $(VENV)/.installed
+	$(BIN)/python deploy/compose_secrets.py secrets
+
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run --model-repository $(MODEL_REPOSITORY) --output docs/benchmarks.md
+
+# The fault suite (not part of test): SOAK_SECONDS of mixed valid and hostile traffic, a worker
+# SIGKILL, a corrupt new version and a SIGTERM against a copy of MODEL_REPOSITORY (docs/reliability.md).
+SOAK_SECONDS ?= 180
+soak: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.soak --seconds $(SOAK_SECONDS) --model-repository $(MODEL_REPOSITORY)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check service training tests benchmarks

@@ -1,4 +1,5 @@
-"""Per-request cost of auth: TokenSource.current() + authenticate() + allows(), and RateLimiter.take().
+"""Per-request cost of auth: TokenSource.current() + authenticate() + allows(), and the rate limit's take()
+(RateLimiter in one process; SharedRateLimiter, what gunicorn's workers use, through its mapped file).
 
 Prints microseconds per call (best of several repeats, so other load on the machine shows less);
 no assertions. Compare with the per-request figures in docs/benchmarks.md to judge the share.
@@ -19,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from service.auth.ratelimit import RateLimiter
+from service.auth.sharedlimit import SharedRateLimiter
 from service.auth.watch import TokenSource
 from service.errors import Unauthorized
 
@@ -70,9 +72,16 @@ def main() -> None:
         rotating = iter(range(1 << 62))
         rows["take() one key"] = lambda: limiter.take("client-0")
         rows["take() 256 rotating keys"] = lambda: limiter.take(keys[next(rotating) & 255])
+        shared = SharedRateLimiter.open(Path(folder) / "ratelimit.table", "1000000/s")
+        fresh = iter(range(1 << 62))
+        rows["shared take() one key"] = lambda: shared.take("client-0")
+        rows["shared take() 256 rotating keys"] = lambda: shared.take(keys[next(rotating) & 255])
+        # a new address every call: each one evicts (the table is full after the first 100,000)
+        rows["shared take() a new key each call"] = lambda: shared.take(f"10.{next(fresh)}")
         print(f"{args.tokens} token(s), best of 5 x {args.number} calls")
         for label, call in rows.items():
             print(f"{label:<40} {best_us(call, args.number):7.2f} us")
+        shared.close()
 
 
 if __name__ == "__main__":

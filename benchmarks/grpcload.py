@@ -68,14 +68,15 @@ def v2_infer_body(images: np.ndarray, model: str) -> Body:
     return Body(MODEL_INFER, framed(request.SerializeToString()), GRPC_TYPE)
 
 
-def predicted_classes(target: str, body: Body, instances: int) -> np.ndarray:
+def predicted_classes(target: str, body: Body, instances: int, token: str | None = None) -> np.ndarray:
     """Send the body once with a real gRPC client; the class of each instance in the answer."""
     import grpc
 
     message = body.data[5:]
     with grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)]) as channel:
         call = channel.unary_unary(body.path)  # bytes in, bytes out: the very message h2load sends
-        answer = call(message, timeout=60)
+        metadata = [("authorization", f"Bearer {token}")] if token else None
+        answer = call(message, timeout=60, metadata=metadata)
     if body.path == PREDICT:
         from service.grpc.generated import predict_pb2
 
@@ -91,7 +92,9 @@ def predicted_classes(target: str, body: Body, instances: int) -> np.ndarray:
     return probabilities.argmax(axis=1)
 
 
-def run_h2load(target: str, body: Body, connections: int, seconds: float, threads: int) -> WrkResult:
+def run_h2load(
+    target: str, body: Body, connections: int, seconds: float, threads: int, token: str | None = None
+) -> WrkResult:
     """h2load for ``seconds`` with ``connections`` clients, one call in flight each (like wrk)."""
     with tempfile.TemporaryDirectory(prefix="bench-grpc-") as folder:
         data, log = Path(folder) / "body.bin", Path(folder) / "calls.tsv"
@@ -104,6 +107,8 @@ def run_h2load(target: str, body: Body, connections: int, seconds: float, thread
             f"-D{seconds:g}",
         ]
         command += ["-d", str(data), "-H", f"content-type: {GRPC_TYPE}", "-H", "te: trailers"]
+        if token:  # as the service's own clients send it: the authorization metadata
+            command += ["-H", f"authorization: Bearer {token}"]
         command += [f"--log-file={log}", f"http://{target}{body.path}"]
         done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30)
         if done.returncode != 0:

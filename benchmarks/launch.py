@@ -50,9 +50,15 @@ def wait_for_workers(server: Server, count: int, timeout: float, pid_probe: bool
     raise TimeoutError(f"{server.name}: only {len(seen)} of {count} workers became ready in {timeout:g} s.")
 
 
-def start_ours(name: str, repository: Path, logdir: Path, settings: dict[str, str]) -> tuple[Server, Startup]:
-    """Our server with ``settings`` as env overrides; returns once every worker has loaded everything."""
+def start_ours(
+    name: str, repository: Path, logdir: Path, settings: dict[str, str], token: str | None = None
+) -> tuple[Server, Startup]:
+    """Our server with ``settings`` as env overrides; returns once every worker has loaded everything.
+
+    ``token``: sent with every request the benchmark makes to it (settings name its token file).
+    """
     server = start_service(repository, logdir, name, settings)
+    server.token = token
     try:
         ready = server.wait_until("/v2/health/ready", timeout=READY_TIMEOUT)
         workers = int(settings.get("WORKERS", WORKERS))

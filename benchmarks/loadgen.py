@@ -44,13 +44,17 @@ def find_wrk() -> str:
     return found
 
 
-def run_wrk(url: str, body: Body, connections: int, seconds: float, threads: int) -> WrkResult:
-    """``wrk --latency`` for ``seconds`` with ``connections`` posting ``body``; threads <= connections."""
+def run_wrk(
+    url: str, body: Body, connections: int, seconds: float, threads: int, token: str | None = None
+) -> WrkResult:
+    """``wrk --latency`` for ``seconds`` with ``connections`` posting ``body`` (with ``token`` as a
+    bearer token when given); threads <= connections."""
     with tempfile.NamedTemporaryFile(prefix="bench-body-", suffix=".bin") as fh:
         fh.write(body.data)
         fh.flush()
         env = {**os.environ, "BENCH_BODY": fh.name, "BENCH_PATH": body.path, "BENCH_TYPE": body.content_type}
         env["BENCH_HEADER_LENGTH"] = "" if body.header_length is None else str(body.header_length)
+        env["BENCH_TOKEN"] = token or ""
         command = [find_wrk(), "--latency", f"-t{min(threads, connections)}", f"-c{connections}"]
         command += [f"-d{seconds:g}s", "--timeout", "10s", "-s", str(LUA), url]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 30)

@@ -99,12 +99,12 @@ def drive(server: Server, scenario: Scenario, body: Body, seconds: float, thread
     """wrk for the HTTP scenarios, h2load for the gRPC ones: the same connections, one call in flight each."""
     if scenario.grpc:
         assert server.grpc_target is not None, f"{server.name} serves no gRPC"
-        return run_h2load(server.grpc_target, body, scenario.connections, seconds, threads)
-    return run_wrk(server.url, body, scenario.connections, seconds, threads)
+        return run_h2load(server.grpc_target, body, scenario.connections, seconds, threads, server.token)
+    return run_wrk(server.url, body, scenario.connections, seconds, threads, server.token)
 
 
 def _metrics(server: Server) -> str:
-    status, text = get(server.url + "/metrics", timeout=10.0)
+    status, text = get(server.url + "/metrics", timeout=10.0, token=server.token)
     return text.decode() if status == 200 else ""
 
 

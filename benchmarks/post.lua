@@ -1,7 +1,7 @@
 -- wrk script: POST one fixed body, read once per thread from the file in $BENCH_BODY.
--- $BENCH_PATH is the URL path, $BENCH_TYPE the Content-Type, and $BENCH_HEADER_LENGTH (optional)
--- the Inference-Header-Content-Length of a V2 binary body. The request is formatted once by
--- wrk's default init, so wrk spends no Lua time per request.
+-- $BENCH_PATH is the URL path, $BENCH_TYPE the Content-Type, $BENCH_HEADER_LENGTH (optional)
+-- the Inference-Header-Content-Length of a V2 binary body, and $BENCH_TOKEN (optional) a bearer
+-- token. The request is formatted once by wrk's default init, so wrk spends no Lua time per request.
 local file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
 wrk.body = file:read("*a")
 file:close()
@@ -11,6 +11,10 @@ wrk.headers["Content-Type"] = os.getenv("BENCH_TYPE") or "application/json"
 local header_length = os.getenv("BENCH_HEADER_LENGTH")
 if header_length and header_length ~= "" then
   wrk.headers["Inference-Header-Content-Length"] = header_length
+end
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
 end
 
 -- One machine-readable line after wrk's own report: totals and every error kind.

@@ -125,7 +125,7 @@ def benchmark(args: argparse.Namespace, logdir: Path, stack: contextlib.ExitStac
         for server in servers:
             if server.name != "baseline" or scenario.baseline:
                 results.accuracy[(scenario.key, server.name)] = check_answer(
-                    server.url, server.grpc_target, scenario, bodies[scenario.key], labels
+                    server.url, server.grpc_target, scenario, bodies[scenario.key], labels, server.token
                 )
     plan = Plan(args.seconds, args.warmup, args.max_foreign, args.retries)
     for round_ in range(args.rounds):

@@ -70,8 +70,12 @@ SCENARIOS = (
 )
 
 
-def post(url: str, body: Body, timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+def post(
+    url: str, body: Body, timeout: float = 30.0, token: str | None = None
+) -> tuple[int, dict[str, str], bytes]:
     headers = {"Content-Type": body.content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     if body.header_length is not None:
         headers[BINARY_HEADER] = str(body.header_length)
     request = urllib.request.Request(url + body.path, data=body.data, headers=headers, method="POST")
@@ -93,15 +97,20 @@ def predicted_classes(scenario: Scenario, headers: dict[str, str], payload: byte
 
 
 def check_answer(
-    url: str, grpc_target: str | None, scenario: Scenario, body: Body, labels: np.ndarray
+    url: str,
+    grpc_target: str | None,
+    scenario: Scenario,
+    body: Body,
+    labels: np.ndarray,
+    token: str | None = None,
 ) -> float:
     """Send the scenario's body once; return the accuracy of the answer (raises on a wrong shape)."""
     if scenario.grpc:
         if grpc_target is None:
             raise ValueError(f"{url} serves no gRPC for scenario {scenario.key}.")
-        classes = grpcload.predicted_classes(grpc_target, body, scenario.instances)
+        classes = grpcload.predicted_classes(grpc_target, body, scenario.instances, token)
         return float((classes == labels[: scenario.instances]).mean())
-    status, headers, payload = post(url, body)
+    status, headers, payload = post(url, body, token=token)
     if status != 200:
         raise RuntimeError(f"{url}{body.path} answered {status}: {payload[:200]!r}")
     classes = predicted_classes(scenario, headers, payload)

@@ -24,9 +24,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def get(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[int, bytes]:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=timeout
+        ) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -56,6 +59,7 @@ class Server:
         self.name, self.port, self.log = name, port, log
         self.url = f"http://{HOST}:{port}"
         self.grpc_target = f"{HOST}:{grpc_port}" if grpc_port else None
+        self.token: str | None = None  # a bearer token for every request to it (wrk's, /metrics probes)
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.perf_counter()
         self.process = subprocess.Popen(

@@ -39,14 +39,36 @@ class Settings:
     batch_timeout: float = 0.002
     max_queue: int = 8192
     request_timeout: float = 30.0
+    # Slow clients: seconds to send a request's headers (from connecting, or from the previous
+    # response on a kept-alive connection), seconds spent waiting for its body (in total, so a
+    # trickled body ends too), and seconds an idle kept-alive connection stays open.
+    header_timeout: float = 10.0
+    body_timeout: float = 15.0
+    keepalive_timeout: int = 5  # whole seconds (gunicorn's keepalive)
+    # Memory per worker: request bodies held at once (past it: 503 + Retry-After), and the decoded
+    # tensors of one request (past it: 413). docs/reliability.md has the measurements behind them.
+    max_inflight_bytes: int = 120 * MIB
+    max_tensor_bytes: int = 128 * MIB
+    # TensorFlow's working memory for one signature call; rows per call are capped to fit.
+    max_call_bytes: int = 64 * MIB
     # Streamed (NDJSON) :evaluate bodies: bounded per line and in rows instead of max_body_bytes.
     max_evaluation_rows: int = 1_000_000
     max_line_bytes: int = 1 * MIB
     data_dir: Path = Path("var")
+    # Bounded state: dataset label values per model in /metrics (later names share "_other"), and
+    # the evaluation history per model (rotated past this size, the newest kept).
+    max_datasets: int = 20
+    max_history_bytes: int = 16 * MIB
     # Where gunicorn's workers share their Prometheus samples; made at start when not given.
     metrics_dir: Path | None = None
     log_level: str = "info"
     access_log: str | None = None  # gunicorn's accesslog: a file, or "-" for stdout
+    log_format: str = "text"  # "json": app, gunicorn and access logs as one JSON object per line
+    # OpenTelemetry: off unless an exporter is named; the SDK reads the other OTEL_* variables.
+    traces_exporter: str = "none"
+    otel_service_name: str = "model-serving"
+    # Seconds between refreshes of the live-quality, drift and shadow gauges (service.quality).
+    quality_interval: float = 10.0
     mnist_dir: Path | None = None  # labelled MNIST data (IDX folder or mnist.npz) for training
     # Security. No token file: every route is open (for loopback use). The file is re-read when it
     # changes; a path whose file does not exist yet means closed until it appears.
@@ -55,7 +77,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call cross-origin ("*": any)
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    model_control: str = "poll"  # Triton's names: "poll" the repository, or "explicit" (API loads)
+    model_control: str = "poll"
+    # Readiness waits for every model with versions on disk (true), or only for those named in
+    # serving.yaml or that have served (false): one broken export does not take a pod out.
+    strict_readiness: bool = False  # Triton's names: "poll" the repository, or "explicit" (API loads)
 
     @property
     def model_config_path(self) -> Path | None:
@@ -91,12 +116,24 @@ ENV = {
     "BATCH_TIMEOUT": "batch_timeout",
     "MAX_QUEUE": "max_queue",
     "REQUEST_TIMEOUT": "request_timeout",
+    "HEADER_TIMEOUT": "header_timeout",
+    "BODY_TIMEOUT": "body_timeout",
+    "KEEPALIVE_TIMEOUT": "keepalive_timeout",
+    "MAX_INFLIGHT_BYTES": "max_inflight_bytes",
+    "MAX_TENSOR_BYTES": "max_tensor_bytes",
+    "MAX_CALL_BYTES": "max_call_bytes",
     "MAX_EVALUATION_ROWS": "max_evaluation_rows",
     "MAX_LINE_BYTES": "max_line_bytes",
     "DATA_DIR": "data_dir",
+    "MAX_DATASETS": "max_datasets",
+    "MAX_HISTORY_BYTES": "max_history_bytes",
     "PROMETHEUS_MULTIPROC_DIR": "metrics_dir",
     "LOG_LEVEL": "log_level",
     "ACCESS_LOG": "access_log",
+    "LOG_FORMAT": "log_format",
+    "OTEL_TRACES_EXPORTER": "traces_exporter",
+    "OTEL_SERVICE_NAME": "otel_service_name",
+    "QUALITY_INTERVAL": "quality_interval",
     "MNIST_DIR": "mnist_dir",
     "AUTH_TOKENS_FILE": "auth_tokens_file",
     "RATE_LIMIT": "rate_limit",
@@ -104,6 +141,7 @@ ENV = {
     "TLS_CERT": "tls_cert",
     "TLS_KEY": "tls_key",
     "MODEL_CONTROL": "model_control",
+    "STRICT_READINESS": "strict_readiness",
 }
 PATHS = (
     "model_repository",
@@ -116,6 +154,8 @@ PATHS = (
     "tls_key",
 )
 MODEL_CONTROL = ("poll", "explicit")
+LOG_FORMATS = ("text", "json")
+TRACES_EXPORTERS = ("none", "otlp", "console")  # service.tracing.EXPORTERS, without importing it
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -152,11 +192,17 @@ def _check(settings: Settings) -> Settings:
         "max_queue",
         "max_evaluation_rows",
         "max_line_bytes",
+        "max_inflight_bytes",
+        "max_tensor_bytes",
+        "max_call_bytes",
+        "max_datasets",
+        "max_history_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name} must be positive; got {getattr(settings, name)}.")
-    for name in ("poll_interval", "request_timeout"):
+    seconds = ("poll_interval", "request_timeout", "header_timeout", "body_timeout", "keepalive_timeout")
+    for name in (*seconds, "quality_interval"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name} must be a positive number of seconds.")
     if not 0 <= settings.grpc_port <= 65535 or settings.grpc_port == settings.port:
@@ -175,6 +221,12 @@ def _check(settings: Settings) -> Settings:
     if settings.model_control not in MODEL_CONTROL:
         raise SettingsError(
             f"MODEL_CONTROL must be one of {', '.join(MODEL_CONTROL)}; got {settings.model_control!r}."
+        )
+    if settings.log_format not in LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT must be text or json; got {settings.log_format!r}.")
+    if settings.traces_exporter not in TRACES_EXPORTERS:
+        raise SettingsError(
+            f"OTEL_TRACES_EXPORTER must be one of {', '.join(TRACES_EXPORTERS)}; got {settings.traces_exporter!r}."
         )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SettingsError("TLS_CERT and TLS_KEY go together: give both (HTTPS) or neither (HTTP).")

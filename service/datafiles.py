@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,8 @@ def _read_bytes(path: Path) -> bytes:
     return raw
 
 
-def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
-    """Decode an IDX document, checking the magic number and that the payload fits the header."""
+def idx_header(data: bytes, source: str = "<bytes>") -> tuple[np.dtype, tuple[int, ...], int]:
+    """The element type, dimensions and header length of an IDX document that starts with ``data``."""
     if len(data) < 4:
         raise DataFormatError(f"{source} is too short to be an IDX file ({len(data)} bytes).")
     zero, type_code, ndim = int.from_bytes(data[0:2], "big"), data[2], data[3]
@@ -57,7 +58,12 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     if len(data) < header:
         raise DataFormatError(f"{source} is truncated inside its IDX header.")
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = _IDX_DTYPES[type_code]
+    return _IDX_DTYPES[type_code], dims, header
+
+
+def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
+    """Decode an IDX document, checking the magic number and that the payload fits the header."""
+    dtype, dims, header = idx_header(data, source)
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     actual = len(data) - header
     if actual != expected:
@@ -103,6 +109,16 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def heldout_split(count: int, test_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded permutation of ``range(count)`` cut into (training indices, held-out indices).
+
+    How training holds test images out of a single MNIST set; the service rebuilds a card's
+    held-out split with it (rollout gates, drift references).
+    """
+    order = np.random.default_rng(seed).permutation(count)
+    return order[test_size:], order[:test_size]
+
+
 @dataclass(frozen=True)
 class LabelledSet:
     """Images (uint8, N x 28 x 28) and their labels (N,), with the files they came from."""
@@ -130,11 +146,17 @@ _IDX_NAME = re.compile(
 def find_idx_sets(folder: str | Path) -> dict[str, tuple[Path, Path]]:
     """Map set prefix (``train``, ``t10k``, ``mnist-9k``...) to its (images, labels) IDX files."""
     folder = Path(folder)
-    found: dict[str, dict[str, Path]] = {}
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        match = _IDX_NAME.match(path.name)
+    names = sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
+    return {prefix: (folder / i, folder / lb) for prefix, (i, lb) in idx_set_names(names).items()}
+
+
+def idx_set_names(names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """:func:`find_idx_sets` on file names alone (a folder listing from anywhere, e.g. object storage)."""
+    found: dict[str, dict[str, str]] = {}
+    for name in sorted(names):
+        match = _IDX_NAME.match(name)
         if match:
-            found.setdefault(match["prefix"], {}).setdefault(match["kind"], path)
+            found.setdefault(match["prefix"], {}).setdefault(match["kind"], name)
     return {p: (kinds["images"], kinds["labels"]) for p, kinds in found.items() if len(kinds) == 2}
 
 

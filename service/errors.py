@@ -77,6 +77,28 @@ class DeadlineExceeded(ServiceError):
     grpc_status = "DEADLINE_EXCEEDED"
 
 
+class Overloaded(Unavailable):
+    """Refused for now to keep the worker within its memory or queue bounds; worth retrying soon."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class RequestTimeout(ServiceError):
+    """The client did not send its request body within the time allowed; the connection is closed."""
+
+    status = 408
+    # What is left of the body on the wire cannot be told from a next request: close (RFC 9110 15.5.9).
+    headers = {"Connection": "close"}
+
+
+class WorkersLagging(ServiceError):
+    """An admin change is in force on the worker that took it, but not yet on every other worker."""
+
+    status = 504
+
+
 class ModelLoadError(ServiceError):
     """A version on disk could not be loaded: corrupt files, missing signature, card mismatch."""
 

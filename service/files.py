@@ -8,17 +8,17 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``.
 
-    The file gets the umask's usual mode (mkstemp's 0600 is for secrets; cards, reports and
-    history are read by other users, e.g. a server running under another uid).
+    The file gets ``mode``, by default the umask's usual one (mkstemp's 0600 is for secrets; cards,
+    reports and history are read by other users, e.g. a server running under another uid).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o666 & ~current_umask())
+            os.fchmod(fh.fileno(), 0o666 & ~current_umask() if mode is None else mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

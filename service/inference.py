@@ -11,7 +11,7 @@ both dialects are here too, so a front door never touches the registry itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from service.models.outputs import (
 from service.models.registry import Registry
 from service.models.repository import ASSETS_EXTRA_DIR, CURVES_FILE
 from service.models.servable import AVAILABLE, Arrays, Servable, VersionStatus
-from service.protocol.tensors import Limits
+from service.protocol.tensors import Limits, check_tensor_bytes, tensor_bytes
 from service.protocol.tfserving.documents import model_metadata as tfs_model_metadata
 from service.protocol.tfserving.documents import model_status
 from service.protocol.tfserving.examples import decode_examples, encode_classify, encode_regress
@@ -57,6 +57,16 @@ class ModelRef:
     label: str | None = None
 
 
+@dataclass(frozen=True)
+class Observation:
+    """What a request to a watched model leaves for :mod:`service.quality` once it is answered."""
+
+    card: ModelCard
+    version: int
+    inputs: Arrays
+    outputs: Arrays  # the signature's own outputs, before probability outputs are derived
+
+
 Handler = Callable[["Inference", Servable, ModelCard, bytes, "int | None", RequestRecord], Awaitable[Answer]]
 
 
@@ -65,19 +75,25 @@ class Inference:
         self.registry = registry
         self.limits = limits
         self.timeout = request_timeout
+        # Models whose answered requests service.quality keeps (feedback, drift, shadow); it
+        # replaces this set when the serving config changes. Empty: nothing is kept.
+        self.watched: Container[str] = frozenset()
 
     async def run(
         self, endpoint: str, ref: ModelRef, body: bytes, header_length: int | None, record: RequestRecord
     ) -> Answer:
         """Answer a model-running request (``endpoint``: a key of HANDLERS) on the event loop."""
         with self.serving(ref, record) as (servable, card):
-            return await HANDLERS[endpoint](self, servable, card, body, header_length, record)
+            answer = await HANDLERS[endpoint](self, servable, card, body, header_length, record)
+            record.encoded = time.monotonic()
+            return answer
 
     @contextmanager
     def serving(self, ref: ModelRef, record: RequestRecord) -> Iterator[tuple[Servable, ModelCard]]:
         """The version ``ref`` resolves to, held (in flight) until the block ends."""
         with self.registry.acquire(ref.name, ref.version, ref.label) as servable:
             record.model, record.version = ref.name, str(servable.version)
+            record.resolved = time.monotonic()
             assert servable.card is not None  # AVAILABLE servables always carry their card
             yield servable, servable.card
 
@@ -85,11 +101,24 @@ class Inference:
         self, servable: Servable, inputs: Arrays, record: RequestRecord, budget: float | None = None
     ) -> Arrays:
         record.instances = row_count(inputs)
+        check_tensor_bytes(tensor_bytes(inputs), self.limits)
+        record.decoded = time.monotonic()
+        outputs = await self._batched(servable, inputs, record, budget)
+        record.predicted = time.monotonic()
+        if servable.name in self.watched:
+            assert servable.card is not None
+            record.observed = Observation(servable.card, servable.version, inputs, outputs)
+        return outputs
+
+    async def _batched(
+        self, servable: Servable, inputs: Arrays, record: RequestRecord, budget: float | None
+    ) -> Arrays:
+        """The batcher's answer within REQUEST_TIMEOUT, or within ``budget`` when that is sooner."""
         if budget is None or budget >= self.timeout:
-            return await servable.predict_async(inputs, timeout=self.timeout)
+            return await servable.predict_async(inputs, timeout=self.timeout, timing=record)
         started = time.monotonic()
         try:
-            return await servable.predict_async(inputs, timeout=budget)
+            return await servable.predict_async(inputs, timeout=budget, timing=record)
         except Unavailable as exc:
             # Queue full or shutting down is not the deadline (uvloop's timers may fire a ms early).
             if time.monotonic() - started < budget - 0.01:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -92,10 +94,71 @@ VERSION_STATE = Gauge(
     ["model", "version", "state"],
     multiprocess_mode="livemax",
 )
+MODELS_UNAVAILABLE = Gauge(
+    "serving_models_unavailable",
+    "Models in the repository or serving.yaml without an AVAILABLE version (a broken or card-less "
+    "export that failed to load, say); alert when above 0 for a few minutes.",
+    multiprocess_mode="livemax",
+)
+VERSION_DAMAGED = Gauge(
+    "serving_model_version_damaged",
+    "1 while a live version's files on disk no longer load (it keeps serving the copy it loaded).",
+    ["model", "version"],
+    multiprocess_mode="livemax",
+)
 EVALUATION = Gauge(
     "serving_model_evaluation",
     "Latest figure of an evaluation (accuracy, roc_auc, r2, ...) by model, version and dataset.",
     ["model", "version", "dataset", "metric"],
+    multiprocess_mode="mostrecent",
+)
+QUEUE_WAIT = Histogram(
+    "serving_batch_queue_wait_seconds",
+    "Time a request (or chunk) waited in its model version's batch queue before its batch ran.",
+    ["model", "version"],
+    buckets=LATENCY_BUCKETS,
+)
+QUEUE_DEPTH = Gauge(
+    "serving_batch_queue_depth",
+    "Requests left waiting in the batch queue when a batch starts (summed over workers).",
+    ["model", "version"],
+    multiprocess_mode="livesum",
+)
+# ---- quality in production (service.quality); every worker computes the same figures from the
+# shared prediction store, so the most recent write is the value.
+LIVE_QUALITY = Gauge(
+    "serving_model_live_quality",
+    "A figure (accuracy, roc_auc, log_loss, ece, mae, rmse...) over the live feedback window.",
+    ["model", "version", "metric"],
+    multiprocess_mode="mostrecent",
+)
+LIVE_SAMPLES = Gauge(
+    "serving_model_live_samples",
+    "Remembered predictions of a version (kind=predicted) and those with a label fed back (labelled).",
+    ["model", "version", "kind"],
+    multiprocess_mode="mostrecent",
+)
+DRIFT_PSI = Gauge(
+    "serving_model_drift_psi",
+    "Population stability index of a prediction signal on live traffic vs the held-out reference.",
+    ["model", "version", "signal"],
+    multiprocess_mode="mostrecent",
+)
+GATE_PASSED = Gauge(
+    "serving_model_gate_passed",
+    "1 if a version passed its rollout gate, 0 if it failed.",
+    ["model", "version"],
+    multiprocess_mode="mostrecent",
+)
+SHADOW_REQUESTS = Counter(
+    "serving_shadow_requests_total",
+    "Live requests also run on a candidate version, by outcome (agree, disagree, error, skipped).",
+    ["model", "version", "candidate", "result"],
+)
+SHADOW_AGREEMENT = Gauge(
+    "serving_shadow_agreement_ratio",
+    "Share of shadowed instances where the candidate's answer matched the live version's.",
+    ["model", "version", "candidate"],
     multiprocess_mode="mostrecent",
 )
 WORKER_RSS = Gauge(
@@ -126,9 +189,26 @@ def set_state(model: str, version: int, state: str) -> None:
         VERSION_STATE.labels(model, str(version), candidate).set(1 if candidate == state else 0)
 
 
+def set_damaged(model: str, version: int, damaged: bool) -> None:
+    VERSION_DAMAGED.labels(model, str(version)).set(1 if damaged else 0)
+
+
 def observe_batch(model: str, version: int, size: int, seconds: float) -> None:
     BATCH_SIZE.labels(model, str(version)).observe(size)
     INFERENCE_LATENCY.labels(model, str(version)).observe(seconds)
+
+
+def queue_reporters(
+    model: str, version: int
+) -> tuple[Callable[[Sequence[float]], None], Callable[[int], None]]:
+    """The batcher's ``on_wait`` and ``on_depth`` for one model version (label children bound once)."""
+    wait, depth = QUEUE_WAIT.labels(model, str(version)), QUEUE_DEPTH.labels(model, str(version))
+
+    def on_wait(seconds: Sequence[float]) -> None:
+        for value in seconds:
+            wait.observe(value)
+
+    return on_wait, depth.set
 
 
 def record_evaluation(model: str, version: int, dataset: str, figures: dict[str, float | None]) -> None:
@@ -160,19 +240,51 @@ class RequestRecord:
     """One metered request: in flight from creation until :meth:`finish`; its handler fills in what
     it was about (only names the registry resolved become labels, so random 404s add no series)."""
 
-    __slots__ = ("_open", "_started", "endpoint", "instances", "model", "protocol", "version")
+    __slots__ = (
+        "_open",
+        "_started",
+        "batch_finished",
+        "batch_rows",
+        "batch_started",
+        "decoded",
+        "encoded",
+        "endpoint",
+        "instances",
+        "model",
+        "observed",
+        "predicted",
+        "protocol",
+        "resolved",
+        "status",
+        "version",
+    )
 
     def __init__(self, protocol: str, endpoint: str) -> None:
         self.protocol, self.endpoint = protocol, endpoint
-        self.model, self.version, self.instances = "", "", 0
+        self.model, self.version, self.instances, self.status = "", "", 0, 0
         self._started, self._open = time.perf_counter(), True
+        # Stage marks (perf_counter seconds, 0.0 until reached) for traces and the access log:
+        # version resolved, body decoded, batch started and finished, outputs back, answer encoded.
+        self.resolved = self.decoded = self.batch_started = self.batch_finished = 0.0
+        self.predicted = self.encoded = 0.0
+        self.batch_rows = 0  # rows of the signature call this request ran in (after micro-batching)
+        self.observed: Any = None  # what service.quality keeps of a watched model's request
         IN_FLIGHT.labels(protocol).inc()
+
+    @staticmethod
+    def refused(protocol: str, endpoint: str, code: int) -> None:
+        """Count a request the guard turned away (401, 403, 429...): no model was resolved, nothing ran."""
+        REQUESTS.labels("", "", protocol, endpoint, str(code)).inc()
+
+    @property
+    def started(self) -> float:
+        return self._started
 
     def finish(self, code: int) -> None:
         """Count the request with its status; the first call wins (a lane may reach it twice)."""
         if not self._open:
             return
-        self._open = False
+        self._open, self.status = False, code
         IN_FLIGHT.labels(self.protocol).dec()
         seconds = time.perf_counter() - self._started
         REQUESTS.labels(self.model, self.version, self.protocol, self.endpoint, str(code)).inc()

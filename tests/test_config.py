@@ -62,3 +62,18 @@ def test_intra_op_threads_share_the_cores() -> None:
     settings = load_settings({"WORKERS": "2"})
     assert settings.intra_op_threads >= 1
     assert load_settings({"TF_INTRA_OP_THREADS": "3"}).intra_op_threads == 3
+
+
+def test_quality_settings() -> None:
+    settings = load_settings(
+        {"LOG_FORMAT": "json", "OTEL_TRACES_EXPORTER": "otlp", "QUALITY_INTERVAL": "2.5"}
+    )
+    assert (settings.log_format, settings.traces_exporter, settings.quality_interval) == ("json", "otlp", 2.5)
+    assert settings.otel_service_name == "model-serving"
+    for env, fragment in (
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be text or json"),
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER must be one of none, otlp, console"),
+        ({"QUALITY_INTERVAL": "0"}, "quality_interval must be a positive number"),
+    ):
+        with pytest.raises(SettingsError, match=fragment):
+            load_settings(env)

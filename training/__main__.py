@@ -26,6 +26,8 @@ FLAG_KEYS = {
     "loss": "training.loss",
     "validation_split": "training.validation_split",
     "seed": "training.seed",
+    "early_stopping": "training.early_stopping",
+    "refit": "training.refit",
     "layers": "layers",
 }
 SUMMARY_METRICS = {

@@ -25,8 +25,17 @@ def libraries() -> dict[str, str]:
     }
 
 
-def build_card(config: Config, splits: Splits, trained: Trained, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Everything ``StagedVersion.commit`` needs except name and version, which it fills in."""
+def build_card(
+    config: Config,
+    splits: Splits,
+    trained: Trained,
+    metrics: dict[str, Any],
+    drift_reference: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything ``StagedVersion.commit`` needs except name and version, which it fills in.
+
+    ``drift_reference``: what the model answers on the held-out split, for live drift checks.
+    """
     signature = SIGNATURES[config.task]
     card: dict[str, Any] = {
         "task": config.task,
@@ -45,10 +54,42 @@ def build_card(config: Config, splits: Splits, trained: Trained, metrics: dict[s
         "libraries": libraries(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if drift_reference is not None:
+        card["drift_reference"] = drift_reference
     weights = single_neuron(trained.model)
     if weights is not None:
         card["weights"] = weights
+    chosen = selection(config, splits, trained)
+    if chosen:
+        card["selection"] = chosen
     return card
+
+
+def selection(config: Config, splits: Splits, trained: Trained) -> dict[str, Any]:
+    """Which epoch the validation run kept and, after a refit, what the served weights were fit on."""
+    found: dict[str, Any] = {}
+    stopping = config.training.early_stopping
+    if stopping is not None and trained.best_epoch is not None:
+        epoch = trained.best_epoch
+        found["early_stopping"] = {
+            "monitor": stopping.monitor,
+            "patience": stopping.patience,
+            "best_epoch": epoch,
+            "epochs_run": len(trained.history["loss"]),
+            "validation": {
+                k[4:]: trained.history[k][epoch - 1] for k in trained.history if k.startswith("val_")
+            },
+        }
+    if trained.refit_epochs is not None:
+        sizes = splits.sizes()
+        found["refit"] = {
+            "data": "train+validation",
+            "size": sizes["train"] + sizes["validation"],
+            "epochs": trained.refit_epochs,
+            "note": "The served weights were fit again from scratch on train and validation together; "
+            "the history and the validation figures are those of the run that chose the epoch count.",
+        }
+    return found
 
 
 def single_neuron(model: keras.Model) -> dict[str, float] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from typing import Any
@@ -24,6 +24,12 @@ LOSSES = {
 }
 # The exported signature promises probabilities (or a plain number), so the last layer is fixed per task.
 HEADS = {"classification": "dense:10:softmax", "binary": "dense:1:sigmoid", "regression": "dense:1:linear"}
+# What early stopping may watch: the validation loss or the metric training.models tracks for the task.
+MONITORS = {
+    "regression": ("val_loss", "val_mae"),
+    "binary": ("val_loss", "val_accuracy"),
+    "classification": ("val_loss", "val_accuracy"),
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,14 @@ class DataConfig:
     kind: str
     seed: int
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop once ``monitor`` has not improved for ``patience`` epochs; keep the best epoch's weights."""
+
+    monitor: str
+    patience: int
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,13 @@ class FitConfig:
     batch_size: int
     validation_split: float | None
     seed: int
+    early_stopping: EarlyStopping | None = None
+    # Fit again from scratch on train + validation, for the epochs the validation run chose.
+    refit: bool = False
+
+
+# Keys a config may leave out; every config written before they existed means exactly these values.
+FIT_DEFAULTS: dict[str, Any] = {"early_stopping": None, "refit": False}
 
 
 @dataclass(frozen=True)
@@ -131,10 +152,14 @@ def _data(raw: Any) -> DataConfig:
 
 
 def _fit(raw: Any, task: str) -> FitConfig:
-    s = _section(raw, "training", [f.name for f in fields(FitConfig)])
+    names = [f.name for f in fields(FitConfig)]
+    s = {**FIT_DEFAULTS, **_section(raw, "training", names, optional=FIT_DEFAULTS)}
     split = s["validation_split"]
     if split is not None and not 0.0 < _number(split, "training.validation_split") < 1.0:
         raise ConfigError(f"training.validation_split must be between 0 and 1 (exclusive), got {split}.")
+    for key in ("early_stopping", "refit"):
+        if split is None and s[key] not in (None, False):
+            raise ConfigError(f"training.{key} needs a validation split; set training.validation_split.")
     return FitConfig(
         optimizer=_choice(s["optimizer"], "training.optimizer", OPTIMIZERS),
         learning_rate=_positive(s["learning_rate"], "training.learning_rate"),
@@ -144,10 +169,32 @@ def _fit(raw: Any, task: str) -> FitConfig:
         batch_size=_integer(s["batch_size"], "training.batch_size", 1),
         validation_split=None if split is None else float(split),
         seed=_integer(s["seed"], "training.seed", 0),
+        early_stopping=_early_stopping(s["early_stopping"], task),
+        refit=_flag(s["refit"], "training.refit"),
     )
 
 
-def _section(raw: Any, where: str, keys: Iterable[str], partial: bool = False) -> dict[str, Any]:
+def _early_stopping(raw: Any, task: str) -> EarlyStopping | None:
+    if raw is None:
+        return None
+    s = _section(raw, "training.early_stopping", [f.name for f in fields(EarlyStopping)])
+    return EarlyStopping(
+        monitor=_choice(
+            s["monitor"], "training.early_stopping.monitor", MONITORS[task], f" for a {task} model"
+        ),
+        patience=_integer(s["patience"], "training.early_stopping.patience", 1),
+    )
+
+
+def _flag(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}.")
+    return value
+
+
+def _section(
+    raw: Any, where: str, keys: Iterable[str], partial: bool = False, optional: Collection[str] = ()
+) -> dict[str, Any]:
     label = where or "The config"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{label} must be a mapping of keys to values, got {raw!r}.")
@@ -155,7 +202,7 @@ def _section(raw: Any, where: str, keys: Iterable[str], partial: bool = False) -
     unknown = [k for k in raw if k not in known]
     if unknown:
         raise ConfigError(f"Unknown config key {prefix}{unknown[0]} (known: {', '.join(known)}).")
-    missing = [] if partial else [k for k in known if k not in raw]
+    missing = [] if partial else [k for k in known if k not in raw and k not in optional]
     if missing:
         raise ConfigError(f"{label} lacks the key {prefix}{missing[0]}.")
     return dict(raw)

@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from service.datafiles import LabelledSet, find_idx_sets, read_idx_set, read_mnist_npz, sha256_file
+from service.datafiles import (
+    LabelledSet,
+    find_idx_sets,
+    heldout_split,
+    read_idx_set,
+    read_mnist_npz,
+    sha256_file,
+)
 from training import synthetic
 from training.errors import ConfigError, DataUnavailable
 
@@ -127,8 +134,7 @@ def holdout_indices(count: int, test_size: int, seed: int) -> tuple[np.ndarray, 
     """A seeded permutation of ``range(count)`` cut into (training indices, held-out indices)."""
     if not 0 < test_size < count:
         raise ConfigError(f"data.params.test_size must be between 1 and {count - 1}, got {test_size}.")
-    order = np.random.default_rng(seed).permutation(count)
-    return order[test_size:], order[:test_size]
+    return heldout_split(count, test_size, seed)  # one definition: the service rebuilds it from cards
 
 
 def split_validation(x: np.ndarray, y: np.ndarray, fraction: float | None) -> tuple[Arrays, Arrays | None]:

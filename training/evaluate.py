@@ -17,6 +17,7 @@ from service.evaluation import figures
 from service.evaluation.options import scores_of
 from service.models.card import ModelCard
 from service.models.loading import prepare
+from service.quality import drift
 from training.signature import SIGNATURE_NAME, SIGNATURES
 
 BATCH = 2048  # bounds memory on the full 10,000-image test set without slowing small sets
@@ -37,5 +38,15 @@ def predict(path: str | Path, task: str, x: np.ndarray) -> np.ndarray:
 
 def score(path: str | Path, task: str, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Held-out metrics of the exported model, exactly as the service's :evaluate would compute them."""
+    return score_with_reference(path, task, x, y)[0]
+
+
+def score_with_reference(
+    path: str | Path, task: str, x: np.ndarray, y: np.ndarray
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Held-out metrics, and the distribution of the model's answers on the same rows (the
+    ``drift_reference`` the service compares live traffic with: :mod:`service.quality.drift`)."""
     labels = SIGNATURES[task].class_labels
-    return figures.compute(task, y, predict(path, task, x), class_labels=labels)
+    scores = predict(path, task, x)
+    classes = len(labels) if task == "classification" and labels else None
+    return figures.compute(task, y, scores, class_labels=labels), drift.reference(task, scores, classes)

@@ -10,7 +10,7 @@ from service.models.repository import CURVES_FILE, Repository
 from training.card import build_card
 from training.config import Config
 from training.data import Splits
-from training.evaluate import score
+from training.evaluate import score_with_reference
 from training.plots import save_curves
 from training.signature import write_saved_model
 from training.train import Trained
@@ -31,8 +31,9 @@ def export(config: Config, splits: Splits, trained: Trained, repo: Repository) -
     with repo.stage(config.name) as staged:
         write_saved_model(trained.model, config.task, str(staged.path))
         # Scored through the exported signature, so the card describes exactly what will be served.
-        metrics = score(staged.path, config.task, *splits.test)
+        metrics, reference = score_with_reference(staged.path, config.task, *splits.test)
         save_curves(trained.history, config.name, staged.assets_extra / CURVES_FILE)
-        version = staged.commit(build_card(config, splits, trained, metrics))
+        reference["split"] = splits.metrics_split
+        version = staged.commit(build_card(config, splits, trained, metrics, reference))
     path = repo.version_dir(config.name, version)
     return Exported(config.name, config.task, version, path, metrics, splits.metrics_split)

@@ -12,12 +12,11 @@ the change (one line says why), 2 bad arguments.
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
-import os
 import re
 import secrets
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -33,6 +32,7 @@ from service.auth.tokens import (
     parse_tokens,
     token_digest,
 )
+from service.files import write_atomic
 
 TOKEN_PREFIX = "ms_"  # recognisable in a leaked-secret scan or a misplaced paste
 
@@ -146,7 +146,7 @@ def append_entry(path: Path, entry: Mapping[str, object], line: str) -> None:
         if _names(updated, where) != expected:
             raise Refused(f"{where}: could not add the entry without changing other tokens; add it by hand.")
     try:
-        _write_atomic(path, updated, mode)
+        _write_text(path, updated, mode)
     except OSError as exc:
         raise Refused(f"{where}: cannot write it ({exc.strerror}).") from None
 
@@ -159,26 +159,18 @@ def _appended(text: str, line: str) -> str:
     return f"{text}{indent}- {line}\n"
 
 
+def _write_text(path: Path, text: str, mode: int) -> None:
+    """Readers (the server polling the file) see the old file or the new one, never half of one."""
+    if not path.parent.is_dir():  # a mistyped folder is an error, not a new folder full of secrets
+        raise FileNotFoundError(errno.ENOENT, "No such directory", str(path.parent))
+    write_atomic(path, text.encode("utf-8"), mode)
+
+
 def _names(text: str, where: str) -> tuple[str, ...] | None:
     try:
         return parse_tokens(text, where).names
     except TokenFileError:
         return None
-
-
-def _write_atomic(path: Path, text: str, mode: int) -> None:
-    """Readers (the server polling the file) see the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 if __name__ == "__main__":

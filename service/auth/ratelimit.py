@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from typing import Protocol
 
 from service.errors import TooManyRequests
 
@@ -17,6 +18,22 @@ DEFAULT_MAX_KEYS = 100_000  # ~220 bytes a key (measured with tracemalloc): a ce
 
 class RateLimitError(ValueError):
     """A rate limit spec that does not parse; the message shows the accepted forms."""
+
+
+class Limiter(Protocol):
+    """What the guard needs: RateLimiter (one process) or sharedlimit.SharedRateLimiter (all workers)."""
+
+    def take(self, key: str, now: float | None = None) -> float: ...
+
+    def enforce(self, key: str, now: float | None = None) -> None: ...
+
+
+def too_many(key: str, spec: str, wait: float) -> TooManyRequests:
+    """The 429 for ``key`` under the limit ``spec``, ``wait`` seconds before a request would fit."""
+    seconds = max(1, math.ceil(wait))  # what Retry-After will say
+    return TooManyRequests(
+        f"Too many requests from {key!r}: the limit is {spec}; retry in {seconds} s.", wait
+    )
 
 
 class _Bucket:
@@ -91,10 +108,7 @@ class RateLimiter:
         """``take``, raising TooManyRequests (with Retry-After) when the budget is spent."""
         wait = self.take(key, now)
         if wait > 0.0:
-            seconds = max(1, math.ceil(wait))  # what Retry-After will say
-            raise TooManyRequests(
-                f"Too many requests from {key!r}: the limit is {self.spec}; retry in {seconds} s.", wait
-            )
+            raise too_many(key, self.spec, wait)
 
     def _forget(self, now: float) -> None:
         # The dict is in last-use order, so the idle keys are at the front: this loop stops at the

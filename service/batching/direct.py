@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
-from service.batching.arrays import Arrays
+from service.batching.arrays import Arrays, row_count
 from service.batching.runner import OnBatch, Run, reporting
+from service.batching.scheduler import Timing
 from service.errors import Unavailable
 
 
@@ -21,9 +23,19 @@ class DirectExecutor:
             raise Unavailable("The model version is shutting down.")
         return self._run(inputs)
 
-    async def submit_async(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
+    async def submit_async(
+        self, inputs: Arrays, timeout: float | None = None, timing: Timing | None = None
+    ) -> Arrays:
         # Off the event loop: a model call would otherwise stall every other connection.
-        return await asyncio.get_running_loop().run_in_executor(None, self.submit, inputs, timeout)
+        return await asyncio.get_running_loop().run_in_executor(None, self._timed, inputs, timing)
+
+    def _timed(self, inputs: Arrays, timing: Timing | None) -> Arrays:
+        started = time.monotonic()
+        outputs = self.submit(inputs)
+        if timing is not None:
+            timing.batch_started, timing.batch_finished = started, time.monotonic()
+            timing.batch_rows = row_count(inputs)
+        return outputs
 
     def close(self, timeout: float | None = None) -> None:
         self._closed = True

@@ -37,6 +37,7 @@ def execute(batch: Sequence[Slot], run: Run) -> None:
     if len(batch) == 1:
         run_alone(batch[0], run)
         return
+    started = time.monotonic()
     try:
         merged, sizes = merge([slot.inputs for slot in batch])
         results = split(run(merged), sizes)
@@ -45,14 +46,19 @@ def execute(batch: Sequence[Slot], run: Run) -> None:
         for slot in batch:
             run_alone(slot, run)
         return
+    finished, rows = time.monotonic(), sum(sizes)
     for slot, result in zip(batch, results, strict=True):
+        slot.started, slot.finished, slot.batch_rows = started, finished, rows
         slot.resolve(outputs=result)
 
 
 def run_alone(slot: Slot, run: Run) -> None:
+    slot.started, slot.batch_rows = time.monotonic(), slot.rows
     try:
         outputs = run(slot.inputs)
     except BaseException as exc:  # handed to the submitting thread, which re-raises it
+        slot.finished = time.monotonic()
         slot.resolve(error=exc)
     else:
+        slot.finished = time.monotonic()
         slot.resolve(outputs=outputs)

@@ -13,7 +13,20 @@ class Slot:
 
     # A pre-acquired bare lock is the cheapest one-shot signal in CPython: an Event is a
     # Condition plus a lock and allocates yet another lock per wait.
-    __slots__ = ("_signal", "arrived", "done", "error", "inputs", "on_resolved", "outputs", "queued", "rows")
+    __slots__ = (
+        "_signal",
+        "arrived",
+        "batch_rows",
+        "done",
+        "error",
+        "finished",
+        "inputs",
+        "on_resolved",
+        "outputs",
+        "queued",
+        "rows",
+        "started",
+    )
 
     def __init__(self, inputs: Arrays, rows: int, arrived: float) -> None:
         self.inputs, self.rows, self.arrived = inputs, rows, arrived
@@ -21,6 +34,10 @@ class Slot:
         self.error: BaseException | None = None
         self.queued = False  # in the batcher's queue; only changed under the batcher's lock
         self.done = False
+        # When its batch's model call started and ended (time.monotonic, like ``arrived``) and how
+        # many rows that call ran: queue-wait metrics, traces and the access log read them.
+        self.started = self.finished = 0.0
+        self.batch_rows = 0
         # Called once resolved, on the resolving thread: how an event-loop submitter gets woken.
         self.on_resolved: Callable[[], None] | None = None
         self._signal = threading.Lock()

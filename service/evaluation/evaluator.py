@@ -13,6 +13,7 @@ The answer (and the history record, without ROC curve points)::
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import numpy as np
 from service import metrics
 from service.errors import InvalidInput, NotFound, PayloadTooLarge
 from service.evaluation import figures, wire
+from service.evaluation.datasets import DatasetLabels
 from service.evaluation.history import History
 from service.evaluation.labels import Accumulator, encode_labels
 from service.evaluation.options import Options, class_names, measure, parse_options, query_options, scores_of
@@ -32,7 +34,8 @@ from service.metrics import RequestRecord
 from service.models.card import ModelCard
 from service.models.registry import Registry
 from service.models.servable import Servable
-from service.protocol.tensors import Limits
+from service.protocol.numbers import parse_count
+from service.protocol.tensors import Limits, check_tensor_bytes, tensor_bytes
 
 HISTORY_LIMIT, MAX_HISTORY_LIMIT = 100, 10_000
 
@@ -48,10 +51,17 @@ class StreamLimits:
 
 class Evaluator:
     def __init__(
-        self, registry: Registry, history: History, limits: Limits, timeout: float, stream: StreamLimits
+        self,
+        registry: Registry,
+        history: History,
+        limits: Limits,
+        timeout: float,
+        stream: StreamLimits,
+        datasets: DatasetLabels,
     ) -> None:
         self.registry = registry
         self.history_store = history
+        self.datasets = datasets
         self.limits = limits
         self.timeout = timeout
         self.stream = stream
@@ -121,6 +131,7 @@ class Evaluator:
         self, servable: Servable, card: ModelCard, inputs: dict[str, np.ndarray], record: RequestRecord
     ) -> np.ndarray:
         record.instances += len(next(iter(inputs.values())))
+        check_tensor_bytes(tensor_bytes(inputs), self.limits)
         return scores_of(servable.predict(inputs, timeout=self.timeout), card)
 
     def _finish(
@@ -133,6 +144,7 @@ class Evaluator:
         started: float,
     ) -> dict[str, Any]:
         computed = measure(card, labels, scores, options)
+        _check_finite(computed, card)
         result = {
             "model": card.name,
             "version": str(servable.version),
@@ -143,10 +155,26 @@ class Evaluator:
             "metrics": computed,
         }
         gauges = {**figures.scalars(computed), "sample_count": float(len(labels))}
-        metrics.record_evaluation(card.name, servable.version, options.dataset, gauges)
+        label = self.datasets.label(card.name, options.dataset)
+        metrics.record_evaluation(card.name, servable.version, label, gauges)
         entry = {**result, "metrics": {k: v for k, v in computed.items() if k != "roc_curve"}}
         self.history_store.append(card.name, {"evaluated_at": _now(), **entry})
         return result
+
+
+def _check_finite(computed: Mapping[str, Any], card: ModelCard) -> None:
+    """Refuse figures that overflowed (labels or scores near 1e308): nothing is recorded or stored."""
+    bad = {
+        name: value
+        for name, value in figures.scalars(computed).items()
+        if value is not None and not math.isfinite(value)
+    }
+    if bad:
+        shown = ", ".join(f"{name}={value}" for name, value in bad.items())
+        raise InvalidInput(
+            f"The evaluation of {card.name!r} gives non-finite figures ({shown}): labels or predictions "
+            "are too large to compute with. Nothing was recorded."
+        )
 
 
 def _on_line(lines: list[int]) -> Callable[[int], str]:
@@ -156,9 +184,10 @@ def _on_line(lines: list[int]) -> Callable[[int], str]:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return HISTORY_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_HISTORY_LIMIT:
-        raise InvalidInput(f"'limit' must be an integer from 1 to {MAX_HISTORY_LIMIT}; got {raw!r}.")
-    return int(raw)
+    limit = parse_count(raw)
+    if limit is None or not 1 <= limit <= MAX_HISTORY_LIMIT:
+        raise InvalidInput(f"'limit' must be an integer from 1 to {MAX_HISTORY_LIMIT}; got {raw[:40]!r}.")
+    return limit
 
 
 def _now() -> str:

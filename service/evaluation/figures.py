@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from service.errors import InvalidInput, UnprocessableRequest
+from service.evaluation import calibration
 from service.models.outputs import DEFAULT_THRESHOLD, binary_decision
 
 
@@ -38,6 +39,7 @@ CLASSIFICATION_METRICS = (
     "roc_auc_ovr_weighted",
     "roc_auc_micro",
     "log_loss",
+    "ece",
     "per_class",
     "confusion_matrix",
     "roc_curve",
@@ -49,6 +51,7 @@ BINARY_METRICS = (
     "f1",
     "roc_auc",
     "log_loss",
+    "ece",
     "per_class",
     "confusion_matrix",
     "roc_curve",
@@ -160,6 +163,8 @@ def _classification(
             )
         elif name == "log_loss":
             out[name] = float(skm.log_loss(y, _normalised(proba), labels=classes))
+        elif name == "ece":
+            out[name] = calibration.classification_ece(y, proba)
         elif name == "per_class":
             out[name] = _per_class(y, predicted, classes, names)
         elif name == "confusion_matrix":
@@ -220,6 +225,8 @@ def _binary(
             out[name] = _safe_auc(y, lambda: skm.roc_auc_score(y, p), name, warnings)
         elif name == "log_loss":
             out[name] = float(skm.log_loss(y, p, labels=[0, 1]))
+        elif name == "ece":
+            out[name] = calibration.binary_ece(y, p)
         elif name == "per_class":
             out[name] = _per_class(y, predicted, [0, 1], names)
         elif name == "confusion_matrix":

@@ -20,6 +20,7 @@ from service.models import outputs
 from service.models.card import ModelCard
 
 DEFAULT_DATASET = "adhoc"
+_NUMBER = re.compile(r"(?:[0-9]{1,18}(?:\.[0-9]{0,18})?|\.[0-9]{1,18})(?:[eE][+-]?[0-9]{1,3})?")
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # a label value: bounded, printable
 
 
@@ -33,6 +34,11 @@ class Options:
 
 def parse_options(raw: Mapping[str, Any], card: ModelCard) -> Options:
     """Check ``metrics``, ``dataset``, ``top_k`` and ``threshold`` against the model's task."""
+    if card.task not in figures.METRICS_BY_TASK:
+        raise UnprocessableRequest(
+            f"Model {card.name!r} is served as task {card.task!r} (a SavedModel without a model card), which "
+            "has no metrics; name its task (and class_labels) in serving.yaml to evaluate it."
+        )
     output = outputs.parse_options({k: raw[k] for k in ("top_k", "threshold") if k in raw}, card)
     chosen = figures.select_metrics(card.task, _metric_names(raw.get("metrics")))
     if not chosen:
@@ -64,10 +70,12 @@ def query_options(query: Mapping[str, str]) -> dict[str, Any]:
     raw: dict[str, Any] = dict(query)
     for name, kind in (("top_k", int), ("threshold", float)):
         if name in raw:
-            try:
-                raw[name] = kind(raw[name])
-            except ValueError:
-                raise InvalidInput(f"Query parameter {name}={raw[name]!r} is not a number.") from None
+            text = raw[name]
+            # ASCII only: int() and float() also take other scripts' digits, spaces and underscores.
+            if not _NUMBER.fullmatch(text):
+                raise InvalidInput(f"Query parameter {name}={text[:40]!r} is not a number.")
+            # top_k "2.5" stays a float, for parse_options to refuse as not an integer
+            raw[name] = int(text) if kind is int and text.isdecimal() else float(text)
     return raw
 
 

@@ -7,13 +7,17 @@ label, and the same audit record for the admin actions. A :class:`ServiceError` 
 its ``grpc_status`` and its message, the REST answer's ``error`` text; anything else is logged and
 answered INTERNAL without a traceback. ``serving_requests_total`` counts a call under the HTTP status
 its outcome maps to (200, the error's status, 499 when the client cancelled or its deadline passed),
-so the dashboards and alerts, which select on ``code``, cover both transports.
+so the dashboards and alerts, which select on ``code``, cover both transports. Like an HTTP request,
+a call has a request id (the client's ``x-request-id`` metadata when sane, else a new one), sent back
+as trailing metadata and in log lines, its trace (``traceparent`` metadata) when tracing is on, and
+its inputs and outputs kept for :mod:`service.quality` when its model is watched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -25,7 +29,11 @@ from service.errors import ServiceError
 from service.http import admin, routes
 from service.http.admin import AuditLog
 from service.http.guard import Guard, RequestHead
+from service.http.identity import RequestIds
+from service.logs import REQUEST_ID as LOGGED_REQUEST_ID
 from service.metrics import RequestRecord
+from service.quality.monitor import Quality
+from service.tracing import Tracer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,6 +61,8 @@ ROUTES = {
     f"{V2}/RepositoryModelLoad": "v2_repository_load",
     f"{V2}/RepositoryModelUnload": "v2_repository_unload",
 }
+# The metadata a call may carry for the door (text keys; "-bin" keys carry bytes, never these).
+AUTHORIZATION, REQUEST_ID, TRACEPARENT = "authorization", "x-request-id", "traceparent"
 CANCELLED = 499  # nginx's "client closed request", as the ASGI lane counts a client gone
 NO_DEADLINE = 1e9  # seconds; grpc reports ~2**63 ns as the time remaining of a call without a deadline
 
@@ -82,11 +92,13 @@ def client_address(peer: str) -> str:
     return unquote(rest.rsplit(":", 1)[0]).strip("[]")
 
 
-def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+def call_metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    """The metadata values the door reads, in one pass over what the client sent."""
+    found = {}
     for name, value in context.invocation_metadata() or ():
-        if name == key:
-            return value if isinstance(value, str) else None  # "-bin" keys carry bytes, never a token
-    return None
+        if name in (AUTHORIZATION, REQUEST_ID, TRACEPARENT) and isinstance(value, str):
+            found[name] = value
+    return found
 
 
 def budget(context: grpc.aio.ServicerContext) -> float | None:
@@ -98,10 +110,15 @@ def budget(context: grpc.aio.ServicerContext) -> float | None:
 class Door:
     """Runs each servicer call under the guard, a RequestRecord and the error mapping."""
 
-    def __init__(self, guard: Guard, audit: AuditLog) -> None:
+    def __init__(
+        self, guard: Guard, audit: AuditLog, quality: Quality | None = None, tracer: Tracer | None = None
+    ) -> None:
         self.guard = guard
         self.audit = audit
-        # No token file and no rate limit: nothing to check per call (and no metadata to read).
+        self.quality = quality
+        self.tracer = tracer
+        self.ids = RequestIds()
+        # No token file and no rate limit: nothing to check per call.
         self._open = guard.tokens is None and guard.limiter is None
 
     async def answer(
@@ -109,16 +126,21 @@ class Door:
     ) -> T:
         """``work(record, budget)``'s result, or the call aborted with the status of what it raised."""
         record = RequestRecord(*rpc.metric) if rpc.metric else None
+        sent = call_metadata(context)
+        request_id = self.ids.choose(sent[REQUEST_ID].encode() if REQUEST_ID in sent else None)
+        LOGGED_REQUEST_ID.set(request_id)  # this call's own task: its log lines carry the id
         code, caller = 500, ""
         failure: BaseException | None = None
         try:
-            caller = self._admit(rpc, context, model)
+            caller = self._admit(rpc, sent.get(AUTHORIZATION), context, model)
             result = await work(record, budget(context))
             code = 200
+            context.set_trailing_metadata(((REQUEST_ID, request_id),))
             return result
         except ServiceError as exc:
             code, failure = exc.status, exc
-            await context.abort(grpc.StatusCode[exc.grpc_status], exc.message, _trailers(exc))
+            trailers = (*_trailers(exc), (REQUEST_ID, request_id))
+            await context.abort(grpc.StatusCode[exc.grpc_status], exc.message, trailers)
             raise  # unreachable: abort raises
         except asyncio.CancelledError as exc:  # the client cancelled, or its deadline passed
             code, failure = CANCELLED, exc
@@ -127,30 +149,47 @@ class Door:
             code, failure = 500, exc
             log.error("Unhandled error in gRPC %s", rpc.name, exc_info=exc)
             message = f"Internal error while handling {rpc.name}; see the server log."
-            await context.abort(grpc.StatusCode.INTERNAL, message)
+            await context.abort(grpc.StatusCode.INTERNAL, message, ((REQUEST_ID, request_id),))
             raise  # unreachable: abort raises
         finally:
             if record is not None:
+                record.encoded = time.monotonic()
                 record.finish(code)
+                if self.tracer is not None or record.observed is not None:  # after the answer
+                    asyncio.get_running_loop().call_soon(self._after, rpc, record, sent, request_id, code)
             if rpc.action is not None and model is not None:
-                self._audit(rpc.action, caller, model, context, failure)
+                self._audit(rpc.action, caller, model, sent.get(AUTHORIZATION), context, failure)
 
-    def _admit(self, rpc: Rpc, context: grpc.aio.ServicerContext, model: str | None) -> str:
+    def _admit(
+        self, rpc: Rpc, authorization: str | None, context: grpc.aio.ServicerContext, model: str | None
+    ) -> str:
         if rpc.scope is None or self._open:
             return ""
-        authorization = metadata_value(context, "authorization")
         return self.guard.authorize(rpc.scope, model, authorization, client_address(context.peer()))
+
+    def _after(
+        self, rpc: Rpc, record: RequestRecord, sent: dict[str, str], request_id: str, code: int
+    ) -> None:
+        """Tracing and quality bookkeeping, as the HTTP lane does it once a request is answered."""
+        try:
+            if self.tracer is not None:
+                self.tracer.request(f"gRPC {rpc.name}", sent.get(TRACEPARENT), record, request_id, code)
+            if record.observed is not None and self.quality is not None and code == 200:
+                self.quality.after_response(record, request_id)
+        except Exception:
+            log.exception("Tracing or quality bookkeeping of %s failed", request_id)
 
     def _audit(
         self,
         action: str,
         caller: str,
         model: str,
+        authorization: str | None,
         context: grpc.aio.ServicerContext,
         failure: BaseException | None,
     ) -> None:
         if not caller and failure is not None:  # refused before admission: name the token if it is known
-            caller = self.guard.identify(RequestHead(authorization=metadata_value(context, "authorization")))
+            caller = self.guard.identify(RequestHead(authorization=authorization))
         self.audit.record(caller, action, model, client_address(context.peer()), failure)
 
 

@@ -30,6 +30,8 @@ from service.grpc.v2 import InferenceService
 from service.http.admin import AuditLog
 from service.http.guard import Guard
 from service.inference import Inference
+from service.quality.monitor import Quality
+from service.tracing import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +70,17 @@ class GrpcServer:
 
     @classmethod
     async def start(
-        cls, settings: Settings, inference: Inference, guard: Guard, audit: AuditLog
+        cls,
+        settings: Settings,
+        inference: Inference,
+        guard: Guard,
+        audit: AuditLog,
+        quality: Quality | None = None,
+        tracer: Tracer | None = None,
     ) -> GrpcServer:
         """Serve on ``HOST:GRPC_PORT`` (RuntimeError when it cannot bind) and keep health current."""
         server = grpc.aio.server(options=server_options(settings))
-        door = Door(guard, audit)
+        door = Door(guard, audit, quality, tracer)
         generated.prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(inference, door), server
         )

@@ -93,8 +93,13 @@ class AuditLog:
             "client": client or "-",
             "action": action,
             "model": model,
-            "outcome": "ok" if error is None else "refused" if isinstance(error, ServiceError) else "failed",
+            "outcome": "ok" if error is None else "refused" if _refusal(error) else "failed",
         }
         if error is not None:
             entry["error"] = error.message if isinstance(error, ServiceError) else type(error).__name__
         append_line(self.path, orjson.dumps(entry))
+
+
+def _refusal(error: BaseException) -> bool:
+    # A 4xx turned the call down; a 5xx (e.g. a worker that did not follow in time) is a failure.
+    return isinstance(error, ServiceError) and error.status < 500

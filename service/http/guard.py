@@ -20,18 +20,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from service import metrics
-from service.auth.ratelimit import RateLimiter
+from service.auth.ratelimit import Limiter
 from service.auth.watch import TokenSource
 from service.errors import Forbidden, TooManyRequests, Unauthorized, UnsupportedMediaType
 from service.http.routes import Route
+from service.protocol.numbers import parse_count
 
 # What an HTML form (or a fetch without preflight) may send cross-origin: never trusted for writes.
 SIMPLE_TYPES = frozenset({"", "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
-ALLOWED_HEADERS = "Authorization, Content-Type, Inference-Header-Content-Length"
-EXPOSED_HEADERS = "Inference-Header-Content-Length, Retry-After, WWW-Authenticate"
+ALLOWED_HEADERS = "Authorization, Content-Type, Inference-Header-Content-Length, X-Request-Id, traceparent"
+EXPOSED_HEADERS = "Inference-Header-Content-Length, Retry-After, WWW-Authenticate, X-Request-Id"
 PREFLIGHT_SECONDS = "600"
 # Where the ASGI entry leaves what it learnt in the request's scope, for the Flask lane to read.
 HEAD, CALLER = "model_serving.head", "model_serving.caller"
+REQUEST_ID, RECORD = "model_serving.request_id", "model_serving.record"
 
 
 @dataclass
@@ -40,11 +42,14 @@ class RequestHead:
 
     mimetype: str = ""  # lower case, without parameters
     content_length: int | None = None
+    content_encoding: str = ""  # lower case; "" when absent
     binary_header: str | None = None  # Inference-Header-Content-Length, as sent
     authorization: str | None = None
     origin: str | None = None
     host: str = ""
     preflight_method: str | None = None  # Access-Control-Request-Method
+    request_id: bytes | None = None  # X-Request-Id as sent (service.http.identity checks it)
+    traceparent: str | None = None  # W3C trace context, read only when tracing is on
 
 
 def parse_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
@@ -53,7 +58,9 @@ def parse_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
         if name == b"content-type":
             head.mimetype = value.split(b";", 1)[0].strip().lower().decode("latin-1")
         elif name == b"content-length":
-            head.content_length = int(value) if value.isdigit() else None
+            head.content_length = parse_count(value)
+        elif name == b"content-encoding":
+            head.content_encoding = value.strip().lower().decode("latin-1")
         elif name == b"inference-header-content-length":
             head.binary_header = value.decode("latin-1")
         elif name == b"authorization":
@@ -64,12 +71,16 @@ def parse_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
             head.host = value.decode("latin-1")
         elif name == b"access-control-request-method":
             head.preflight_method = value.decode("latin-1")
+        elif name == b"x-request-id":
+            head.request_id = value
+        elif name == b"traceparent":
+            head.traceparent = value.decode("latin-1")
     return head
 
 
 class Guard:
     def __init__(
-        self, tokens: TokenSource | None, limiter: RateLimiter | None, cors_origins: Iterable[str]
+        self, tokens: TokenSource | None, limiter: Limiter | None, cors_origins: Iterable[str]
     ) -> None:
         self.tokens = tokens
         self.limiter = limiter

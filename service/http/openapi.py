@@ -69,6 +69,32 @@ DOCS: dict[str, Doc] = {
     "tfs_unknown_verb": Doc(
         "Any other :verb (always a 404 naming the verbs there are)", "TF Serving", statuses=(404,)
     ),
+    "tfs_feedback": Doc(
+        "Labels for remembered predictions, joined by request id",
+        "Quality",
+        "FeedbackRequest",
+        "FeedbackResponse",
+        statuses=(400, 404),
+    ),
+    "v2_feedback": Doc(
+        "Labels for remembered predictions, joined by request id",
+        "Quality",
+        "FeedbackRequest",
+        "FeedbackResponse",
+        statuses=(400, 404),
+    ),
+    "tfs_quality": Doc(
+        "Live figures, drift and gate verdict per version",
+        "Quality",
+        answer="QualityReport",
+        statuses=(400, 404),
+    ),
+    "tfs_shadow": Doc(
+        "Shadow traffic: agreement and disagreement matrix per pair",
+        "Quality",
+        answer="ShadowReport",
+        statuses=(404,),
+    ),
     "tfs_card": Doc(
         "Model card with state, error and serving labels", "Models", answer="ModelCard", statuses=(404, 503)
     ),
@@ -115,10 +141,14 @@ DOCS: dict[str, Doc] = {
         "Admin",
         "LoadRequest",
         "Empty",
-        statuses=(404, 422),
+        statuses=(404, 422, 503, 504),
     ),
     "v2_repository_unload": Doc(
-        "Unload a model until it is loaded again", "Admin", "UnloadRequest", "Empty", statuses=(404,)
+        "Unload a model until it is loaded again",
+        "Admin",
+        "UnloadRequest",
+        "Empty",
+        statuses=(404, 503, 504),
     ),
     "console_index": Doc(
         "The browser console", "Console", answer_types={HTML: {"type": "string"}}, statuses=(304,)
@@ -164,6 +194,7 @@ ERRORS = {
     422: "Well-formed, but the model cannot do it (a metric its task lacks, a model that failed to load).",
     429: "The caller's request budget is spent; retry after Retry-After seconds.",
     503: "No version can take the request right now (loading, unloading, queue full, shutting down).",
+    504: "The admin change is in force on the worker that answered, not yet on every worker.",
     304: "The client's copy is current (ETag).",
 }
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -230,6 +261,8 @@ def _parameters(rule: str, route: routes.Route) -> list[dict[str, Any]]:
     if route.endpoint == "tfs_evaluations":
         for name in ("version", "dataset", "limit"):
             parameters.append({"name": name, "in": "query", "required": False, "schema": {"type": "string"}})
+    if route.endpoint == "tfs_quality":
+        parameters.append({"name": "window", "in": "query", "required": False, "schema": {"type": "string"}})
     return parameters
 
 

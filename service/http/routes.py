@@ -1,9 +1,9 @@
 """The one route table: every HTTP route with its methods, lane, accepted bodies and metric labels.
 
-Both lanes read it. The ASGI entry (:mod:`service.http.asgi`) matches every request here: routes
-in the ``LOOP`` lane (the ones that run a model) are answered on the event loop, the others are
-handed to the Flask app (:mod:`service.http.views`), which registers exactly the ``FLASK`` routes of
-this table. Unknown paths and wrong methods are answered from here, before either lane runs.
+Every lane reads it. The ASGI entry (:mod:`service.http.asgi`) matches every request here: routes
+in the ``LOOP`` lane (the ones that run a model) and the ``QUICK`` lane (:mod:`service.http.quick`)
+are answered on the event loop, the others are handed to the Flask app (:mod:`service.http.views`),
+which registers exactly the ``FLASK`` routes of this table. Unknown paths and wrong methods are answered from here, before either lane runs.
 
 TF Serving's URL grammar is ``/v1/models/{name}[/versions/{v}|/labels/{l}][:verb|/resource]``;
 the Open Inference Protocol's is ``/v2/models/{name}[/versions/{v}]/...``.
@@ -21,15 +21,18 @@ from werkzeug.routing import BaseConverter, Map, Rule
 
 from service.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.inference import ModelRef
+from service.protocol.numbers import parse_count
 from service.protocol.v2.response import HEADER_LENGTH
 
-LOOP, FLASK = "loop", "flask"
+# LOOP: runs a model on the event loop; QUICK: a cheap read answered on the loop without a thread
+# (health, readiness, status, /metrics: they must answer however busy the Flask pool is); FLASK: the rest.
+LOOP, QUICK, FLASK = "loop", "quick", "flask"
 BINARY_HEADER = HEADER_LENGTH
 # curl -d sends form-urlencoded and TF Serving ignores the content type, so its users' habits work.
 JSON_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded", "text/plain"})
 BINARY_TYPES = JSON_TYPES | {"application/octet-stream"}
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
-TFS_VERBS = ("predict", "classify", "regress", "evaluate")
+TFS_VERBS = ("predict", "classify", "regress", "evaluate", "feedback")
 
 
 class _Segment(BaseConverter):
@@ -101,21 +104,44 @@ ROUTES = (
     _tfs_model_route("regress"),
     Route("v2_infer", _each(_V2, "/infer"), POST, LOOP, BINARY_TYPES, ("v2", "infer")),
     # ---- TF Serving REST v1
-    Route("tfs_status", _TFS, GET),
+    Route("tfs_status", _TFS, GET, QUICK),
     Route("tfs_metadata", _each(_TFS, "/metadata"), GET, metric=("tfserving", "metadata")),
     _evaluate_route("tfs_evaluate", _each(_TFS, ":evaluate"), JSON_TYPES, "tfserving"),
     Route("tfs_evaluations", _each(_TFS, "/evaluations"), GET, scope="evaluate"),
+    # ---- quality in production (service.quality): late labels, live figures, shadow traffic
+    Route(
+        "tfs_feedback",
+        ("/v1/models/<segment:name>:feedback",),
+        POST,
+        FLASK,
+        JSON_TYPES,
+        ("tfserving", "feedback"),
+        "evaluate",
+        writes=True,
+    ),
+    Route("tfs_quality", _each(_TFS[:2], "/quality"), GET, scope="evaluate"),
+    Route("tfs_shadow", ("/v1/models/<segment:name>/shadow",), GET, scope="evaluate"),
     Route("tfs_unknown_verb", _each(_TFS, ":<unknown_verb:verb>"), ("GET", "POST")),
     Route("tfs_card", _each(_TFS, "/card"), GET),
     Route("tfs_training_curves", _each(_TFS, "/card/training_curves.png"), GET),
     # ---- Open Inference Protocol (V2)
     Route("v2_server_metadata", ("/v2",), GET),
-    Route("live", ("/v2/health/live", "/healthz"), GET, scope=None),
-    Route("ready", ("/v2/health/ready", "/readyz"), GET, scope=None),
+    Route("live", ("/v2/health/live", "/healthz"), GET, QUICK, scope=None),
+    Route("ready", ("/v2/health/ready", "/readyz"), GET, QUICK, scope=None),
     Route("v2_models", ("/v2/models",), GET),
     Route("v2_model_metadata", _V2, GET, metric=("v2", "metadata")),
-    Route("v2_model_ready", _each(_V2, "/ready"), GET),
+    Route("v2_model_ready", _each(_V2, "/ready"), GET, QUICK),
     _evaluate_route("v2_evaluate", _each(_V2, "/evaluate"), BINARY_TYPES, "v2"),
+    Route(
+        "v2_feedback",
+        ("/v2/models/<name>/feedback",),
+        POST,
+        FLASK,
+        JSON_TYPES,
+        ("v2", "feedback"),
+        "evaluate",
+        writes=True,
+    ),
     # ---- Triton's model repository extension: the admin API
     Route("v2_repository_index", ("/v2/repository/index",), POST, media_types=JSON_TYPES, scope="admin"),
     _admin_route("v2_repository_load", "/v2/repository/models/<name>/load"),
@@ -124,7 +150,7 @@ ROUTES = (
     Route("console_index", ("/",), GET, scope=None),
     Route("console_file", ("/console/<path:filename>",), GET, scope=None),
     # ---- operations
-    Route("metrics", ("/metrics", "/monitoring/prometheus/metrics"), GET, scope="metrics"),
+    Route("metrics", ("/metrics", "/monitoring/prometheus/metrics"), GET, QUICK, scope="metrics"),
     Route("openapi", ("/openapi.json",), GET, scope=None),
     Route("api_docs", ("/docs",), GET, scope=None),
     Route("api_docs_file", ("/docs/<path:filename>",), GET, scope=None),
@@ -166,9 +192,10 @@ def model_ref(values: Mapping[str, str]) -> ModelRef:
 def parse_version(raw: str | None, name: str) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise NotFound(f"Model {name!r} has no version {raw!r}; versions are positive integers.")
-    return int(raw)
+    version = parse_count(raw)
+    if version is None:
+        raise NotFound(f"Model {name!r} has no version {raw[:40]!r}; versions are positive integers.")
+    return version
 
 
 def check_media_type(route: Route, mimetype: str) -> None:
@@ -180,9 +207,10 @@ def parse_header_length(header: str | None) -> int | None:
     """The V2 binary extension's JSON header length, or None when the header is absent."""
     if header is None:
         return None
-    if not header.isdigit():
-        raise InvalidInput(f"{BINARY_HEADER} must be a non-negative integer; got {header!r}.")
-    return int(header)
+    length = parse_count(header)
+    if length is None:
+        raise InvalidInput(f"{BINARY_HEADER} must be a non-negative integer; got {header[:40]!r}.")
+    return length
 
 
 def too_large(limit: int) -> PayloadTooLarge:

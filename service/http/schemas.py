@@ -75,6 +75,7 @@ COMPONENTS: dict[str, Schema] = {
                         "version": STRING,
                         "state": STATE,
                         "status": obj({"error_code": STRING, "error_message": STRING}),
+                        "gate": {"type": "object", "description": "a gated model's rollout verdict"},
                     },
                     ("version", "state", "status"),
                 )
@@ -170,6 +171,83 @@ COMPONENTS: dict[str, Schema] = {
         ("model", "version", "dataset", "task", "sample_count", "metrics"),
     ),
     "Evaluations": obj({"evaluations": array({"type": "object"})}, ("evaluations",)),
+    # ---- quality in production (docs/quality.md)
+    "FeedbackRequest": obj(
+        {
+            "feedback": array(
+                obj(
+                    {
+                        "id": {**STRING, "description": "the X-Request-Id of the answer"},
+                        "labels": {**array(ANY), "description": "one label per instance of that request"},
+                    },
+                    ("id", "labels"),
+                    additionalProperties=False,
+                )
+            )
+        },
+        ("feedback",),
+    ),
+    "FeedbackResponse": obj(
+        {
+            "model": STRING,
+            "labelled": {"type": "integer", "description": "instances joined to their label"},
+            "requests": {"type": "integer"},
+            "unknown": array(STRING),
+            "expired": array(STRING),
+            "rejected": array(obj({"id": STRING, "error": STRING}, ("id", "error"))),
+        },
+        ("model", "labelled", "requests", "unknown", "expired", "rejected"),
+    ),
+    "QualityReport": obj(
+        {
+            "model": STRING,
+            "versions": array(
+                obj(
+                    {
+                        "version": STRING,
+                        "task": STRING,
+                        "predicted": {"type": "integer"},
+                        "quality": obj(
+                            {
+                                "window": {"type": "integer"},
+                                "sample_count": {"type": "integer"},
+                                "metrics": {"type": "object"},
+                                "error": STRING,
+                            },
+                            ("window", "sample_count", "metrics"),
+                        ),
+                        "drift": {"type": "object", "description": "PSI per signal, or why there is none"},
+                        "gate": {"type": "object", "description": "the rollout gate's verdict"},
+                    },
+                    ("version", "task", "predicted", "quality"),
+                )
+            ),
+        },
+        ("model", "versions"),
+    ),
+    "ShadowReport": obj(
+        {
+            "model": STRING,
+            "fraction": NUMBER,
+            "pairs": array(
+                obj(
+                    {
+                        "version": STRING,
+                        "candidate": STRING,
+                        "compared": {"type": "integer"},
+                        "agreed": {"type": "integer"},
+                        "agreement": {"type": ["number", "null"]},
+                        "matrix": {
+                            **array(array({"type": "integer"})),
+                            "description": "rows: the live version's class; columns: the candidate's",
+                        },
+                    },
+                    ("version", "candidate", "compared", "agreed", "agreement", "matrix"),
+                )
+            ),
+        },
+        ("model", "fraction", "pairs"),
+    ),
     "LoadRequest": obj(
         {
             "parameters": obj(

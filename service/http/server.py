@@ -2,7 +2,8 @@
 
 The master never imports TensorFlow or the app: each worker builds the app (and loads the models)
 after fork, from the Settings object the master read once. Every worker is gunicorn's ``asgi``
-worker: one event loop runs :mod:`service.http.asgi`, whose Flask routes get ``THREADS`` threads.
+worker (with the additions of :mod:`service.http.worker`): one event loop runs
+:mod:`service.http.asgi`, whose Flask routes get ``THREADS`` threads.
 """
 
 from __future__ import annotations
@@ -11,21 +12,22 @@ import dataclasses
 import gc
 import os
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from service.auth.sharedlimit import TABLE, SharedRateLimiter
 from service.config import Settings
+from service.logs import gunicorn_logconfig
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "bind": [f"{settings.host}:{settings.port}"],
         "workers": settings.workers,
-        "worker_class": "asgi",
+        "worker_class": "service.http.worker.ServingWorker",  # gunicorn's asgi worker, hardened
         "asgi_loop": "auto",  # uvloop when installed (it is a dependency), else asyncio
         # The optional C parser (gunicorn_h1c 0.6.10) closed kept-alive connections after a couple of
         # 260 KB bodies (wrk: a read error on most 64-image requests); the Python parser does not.
@@ -37,16 +39,16 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "graceful_timeout": 30,
         # Idle seconds; also how long a SIGTERM'd worker waits for idle clients (gunicorn's asgi
         # worker waits for connections, not only requests).
-        "keepalive": 5,
+        "keepalive": settings.keepalive_timeout,
         "loglevel": settings.log_level,
+        "logconfig_dict": gunicorn_logconfig(settings.log_level) if settings.log_format == "json" else {},
         "accesslog": None,  # the app writes the access log itself: it knows each caller's token name
         "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
         "proc_name": "model-serving",
         "certfile": str(settings.tls_cert) if settings.tls_cert else None,
         "keyfile": str(settings.tls_key) if settings.tls_key else None,
-        "on_starting": _fresh_metrics_dir,
+        "on_starting": _starting,
         "child_exit": _forget_worker_metrics,
-        "post_worker_init": _stop_grpc_on_sigterm,
         "worker_exit": _drain,
     }
 
@@ -86,6 +88,15 @@ def serve(settings: Settings) -> None:
     Server(settings).run()
 
 
+def _starting(server: Any) -> None:
+    _fresh_metrics_dir(server)
+    settings: Settings = server.app.settings
+    if settings.rate_limit:
+        assert settings.metrics_dir is not None  # serve() made one
+        # Made (and sized) once before any worker forks; each worker opens its own handle on it.
+        SharedRateLimiter.open(settings.metrics_dir / TABLE, settings.rate_limit).close()
+
+
 def _fresh_metrics_dir(server: Any) -> None:
     # Samples of a previous run would otherwise be summed into this one's counters.
     metrics_dir: Path = server.app.settings.metrics_dir
@@ -100,24 +111,12 @@ def _forget_worker_metrics(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def _stop_grpc_on_sigterm(worker: Any) -> None:
-    """On SIGTERM, begin the gRPC stop at once. gunicorn's asgi worker drains HTTP connections first
-    (up to keepalive, or graceful_timeout for busy ones) and only then runs the lifespan shutdown,
-    meanwhile taking new gRPC calls that the master's SIGKILL may cut at graceful_timeout."""
-    app: Any = getattr(worker, "asgi", None)
-    loop = getattr(worker, "loop", None)
-    if loop is None or not hasattr(app, "begin_shutdown"):
-        return
-
-    def on_sigterm() -> None:
-        worker.handle_exit_signal()  # gunicorn's own handler: stop the worker gracefully
-        app.begin_shutdown()
-
-    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-
-
 def _drain(server: Any, worker: Any) -> None:
     # The app's lifespan shutdown drains too, but gunicorn skips it on a quick exit (SIGINT, SIGQUIT).
-    registry = getattr(getattr(worker, "asgi", None), "registry", None)
+    app = getattr(worker, "asgi", None)
+    registry = getattr(app, "registry", None)
     if registry is not None:
         registry.stop()  # drain in-flight batches before the process goes
+    close = getattr(app, "close_extras", None)
+    if close is not None:
+        close()  # remembered predictions and buffered spans are written before the process goes

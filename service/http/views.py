@@ -1,4 +1,4 @@
-"""The Flask app: the route table's FLASK lane (status, metadata, evaluation, health, metrics).
+"""The Flask app: the route table's FLASK lane (metadata, evaluation, model lists, the admin API).
 
 Thin views over :class:`~service.inference.Inference` and :class:`~service.evaluation.evaluator.Evaluator`.
 The app is only ever reached through :mod:`service.http.asgi`, which has already matched the route,
@@ -16,16 +16,18 @@ from flask import Flask, Response, current_app, g, request, send_file
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream
 
-from service import metrics
 from service.config import Settings
 from service.errors import NotFound, ServiceError
 from service.evaluation.evaluator import Evaluator
 from service.http import admin, apidocs, console, openapi, routes
-from service.http.guard import CALLER, HEAD, Guard
+from service.http.guard import CALLER, HEAD, RECORD, REQUEST_ID, Guard
+from service.http.identity import HEADER as REQUEST_ID_HEADER
 from service.http.responses import JSON, json_body, render_error
 from service.inference import Inference
+from service.logs import REQUEST_ID as LOGGED_REQUEST_ID
 from service.metrics import RequestRecord
 from service.protocol.v2.response import EXTENSIONS, server_metadata
+from service.quality.monitor import Quality
 
 SERVER_NAME = "model-serving"
 SERVER_VERSION = "0.1.0"
@@ -45,10 +47,6 @@ def _evaluator() -> Evaluator:
 
 
 # ---- TF Serving REST v1 ------------------------------------------------------------------------
-def tfs_status(**values: str) -> Response:
-    return json_response(_inference().tfs_status(routes.model_ref(values)))
-
-
 def tfs_metadata(**values: str) -> Response:
     return json_response(_inference().tfs_metadata(routes.model_ref(values), g.record))
 
@@ -63,7 +61,36 @@ def tfs_evaluations(**values: str) -> Response:
 
 
 def tfs_unknown_verb(verb: str, **values: str) -> Response:
-    raise NotFound(f"Unknown method ':{verb}'; use :predict, :classify, :regress or :evaluate.")
+    raise NotFound(f"Unknown method ':{verb}'; use :predict, :classify, :regress, :evaluate or :feedback.")
+
+
+# ---- quality in production (service.quality) ---------------------------------------------------
+def _quality() -> Quality:
+    return current_app.extensions["quality"]
+
+
+def tfs_feedback(name: str) -> Response:
+    return _feedback(name)
+
+
+def v2_feedback(name: str) -> Response:
+    return _feedback(name)
+
+
+def _feedback(name: str) -> Response:
+    routes.check_media_type(routes.BY_ENDPOINT[request.endpoint or ""], request.mimetype)
+    if g.record is not None:
+        g.record.model = name if name in _inference().registry.model_names() else ""
+    return json_response(_quality().feedback(name, _body()))
+
+
+def tfs_quality(**values: str) -> Response:
+    ref = routes.model_ref(values)
+    return json_response(_quality().report(ref.name, ref.version, request.args))
+
+
+def tfs_shadow(name: str) -> Response:
+    return json_response(_quality().shadow_report(name))
 
 
 def tfs_card(**values: str) -> Response:
@@ -116,18 +143,6 @@ def v2_server_metadata() -> Response:
     return json_response(server_metadata(SERVER_NAME, SERVER_VERSION, V2_EXTENSIONS))
 
 
-def live() -> Response:
-    return json_response({"live": True})
-
-
-def ready() -> Response:
-    waiting = _inference().registry.not_ready()
-    if waiting:
-        error = f"Waiting for a version of: {', '.join(waiting)} to become AVAILABLE."
-        return json_response({"ready": False, "error": error}, 503)
-    return json_response({"ready": True})
-
-
 def v2_models() -> Response:
     return json_response({"models": _inference().model_index()})
 
@@ -168,21 +183,8 @@ def v2_model_metadata(**values: str) -> Response:
     return json_response(_inference().v2_metadata(routes.model_ref(values), g.record))
 
 
-def v2_model_ready(**values: str) -> Response:
-    ready = _inference().v2_ready(routes.model_ref(values))
-    doc: dict[str, Any] = {"name": values["name"], "ready": ready}
-    if "version" in values:
-        doc["version"] = values["version"]
-    return json_response(doc, 200 if ready else 503)
-
-
 def v2_evaluate(**values: str) -> Response:
     return _evaluate(routes.model_ref(values), "v2")
-
-
-def prometheus_metrics() -> Response:
-    payload, content_type = metrics.render(current_app.extensions["settings"].metrics_dir)
-    return Response(payload, 200, content_type=content_type)
 
 
 # ---- evaluation (both dialects) ----------------------------------------------------------------
@@ -200,21 +202,8 @@ def _evaluate(ref: Any, dialect: str) -> Response:
 
 
 def _body() -> bytes:
-    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-        return _read_streamed(request.environ["wsgi.input"], current_app.config["MAX_CONTENT_LENGTH"])
-    # With a Content-Length, werkzeug answers 413 from MAX_CONTENT_LENGTH before reading anything.
+    # The ASGI entry has read it already (bounded in size and time, inflated) and set its length.
     return request.get_data(cache=False)
-
-
-def _read_streamed(stream: Any, limit: int) -> bytes:
-    """Read a chunked body, refusing it as soon as it passes ``limit`` (werkzeug would truncate it)."""
-    parts, size = [], 0
-    while chunk := stream.read(min(1 << 20, limit + 1 - size)):
-        parts.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise routes.too_large(limit)
-    return b"".join(parts)
 
 
 def _input_stream() -> BinaryIO:
@@ -227,26 +216,25 @@ def _input_stream() -> BinaryIO:
 
 
 VIEWS: dict[str, Callable[..., Response]] = {
-    "tfs_status": tfs_status,
     "tfs_metadata": tfs_metadata,
     "tfs_evaluate": tfs_evaluate,
     "tfs_evaluations": tfs_evaluations,
     "tfs_unknown_verb": tfs_unknown_verb,
+    "tfs_feedback": tfs_feedback,
+    "v2_feedback": v2_feedback,
+    "tfs_quality": tfs_quality,
+    "tfs_shadow": tfs_shadow,
     "tfs_card": tfs_card,
     "tfs_training_curves": tfs_training_curves,
     "console_index": console_index,
     "console_file": console_file,
     "v2_server_metadata": v2_server_metadata,
-    "live": live,
-    "ready": ready,
     "v2_models": v2_models,
     "v2_repository_index": v2_repository_index,
     "v2_model_metadata": v2_model_metadata,
-    "v2_model_ready": v2_model_ready,
     "v2_evaluate": v2_evaluate,
     "v2_repository_load": v2_repository_load,
     "v2_repository_unload": v2_repository_unload,
-    "metrics": prometheus_metrics,
     "openapi": openapi_document,
     "api_docs": api_docs,
     "api_docs_file": api_docs_file,
@@ -257,6 +245,10 @@ VIEWS: dict[str, Callable[..., Response]] = {
 def _start_record() -> None:
     route = routes.BY_ENDPOINT.get(request.endpoint or "")
     g.record = RequestRecord(*route.metric) if route is not None and route.metric else None
+    scope = request.environ.get("asgi.scope", {})
+    LOGGED_REQUEST_ID.set(scope.get(REQUEST_ID, ""))  # this thread's log lines name the request
+    if g.record is not None:
+        scope[RECORD] = g.record  # the access log reads model and version from it
 
 
 def _finish_record(response: Response) -> Response:
@@ -290,14 +282,22 @@ def _answer_headers(response: Response) -> Response:
     """Security headers on every answer, and CORS headers for an allowed browser origin."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Server"] = "model-serving"
-    head = request.environ.get("asgi.scope", {}).get(HEAD)
+    scope = request.environ.get("asgi.scope", {})
+    if REQUEST_ID in scope:
+        response.headers[REQUEST_ID_HEADER] = scope[REQUEST_ID]
+    head = scope.get(HEAD)
     if head is not None and head.origin is not None:
         response.headers.update(current_app.extensions["guard"].cors_headers(head))
     return response
 
 
 def create_flask_app(
-    settings: Settings, inference: Inference, evaluator: Evaluator, guard: Guard, audit: admin.AuditLog
+    settings: Settings,
+    inference: Inference,
+    evaluator: Evaluator,
+    guard: Guard,
+    audit: admin.AuditLog,
+    quality: Quality,
 ) -> Flask:
     """The FLASK lane of the route table, registered from it, with the one error renderer."""
     app = Flask(__name__)
@@ -306,7 +306,7 @@ def create_flask_app(
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions.update(
-        settings=settings, inference=inference, evaluator=evaluator, guard=guard, audit=audit
+        settings=settings, inference=inference, evaluator=evaluator, guard=guard, audit=audit, quality=quality
     )
     app.extensions.update(
         console=console.load_assets(), apidocs=apidocs.load(), openapi=openapi.build(SERVER_VERSION)

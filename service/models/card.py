@@ -14,7 +14,8 @@ from service.errors import CardError
 
 CARD_SCHEMA_VERSION = 1
 
-TASKS = ("classification", "binary", "regression")
+# "raw": a SavedModel served from its signature alone: outputs as they are, no probability extras.
+TASKS = ("classification", "binary", "regression", "raw")
 DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "string")
 
 

@@ -8,6 +8,12 @@ The YAML equivalent of TF Serving's ``model_config_list``::
         version_policy: {latest: 2}    # or "latest", "all", {specific: [1, 3]}
         labels: {stable: 1, canary: 2}
         batching: {max_batch_size: 128, batch_timeout_ms: 1, enabled: true}
+        feedback: {keep: 100000, ttl_s: 86400}   # remember predictions (service.models.quality_config)
+        gate: {label: stable, require: {accuracy: ">= 0.95"}}
+        shadow: {fraction: 0.1}
+      exported_elsewhere:             # versions without a model card: served from their signature
+        task: classification          # default raw: outputs as the SavedModel returns them
+        class_labels: [cat, dog]
     auth_tokens_file: tokens.yaml   # optional, relative to this file; AUTH_TOKENS_FILE wins
 """
 
@@ -16,11 +22,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from service.models.card import TASKS
 from service.models.repository import is_valid_model_name
+
+if TYPE_CHECKING:
+    from service.models.quality_config import FeedbackConfig, GateConfig, ShadowConfig
 
 
 class ModelConfigError(ValueError):
@@ -55,6 +65,15 @@ class ModelEntry:
     policy: VersionPolicy = VersionPolicy()
     labels: Mapping[str, int] = field(default_factory=dict)
     batching: BatchingConfig = BatchingConfig()
+    # For versions without a model card: what their outputs mean (default "raw": nothing derived).
+    task: str | None = None
+    class_labels: tuple[str, ...] | None = None
+    # Quality in production (service.models.quality_config): remembered predictions, a rollout
+    # gate, shadow traffic. None: off.
+    feedback: FeedbackConfig | None = None
+    gate: GateConfig | None = None
+    shadow: ShadowConfig | None = None
+    default_label: str | None = None  # set by a gate that routes unnamed requests to its label
 
 
 @dataclass(frozen=True)
@@ -147,16 +166,42 @@ def parse_model_config(doc: Any, source: str = "model config") -> ModelConfig:
     return ModelConfig(models, serve_unlisted, tokens_file)
 
 
+ENTRY_KEYS = ("version_policy", "labels", "batching", "task", "class_labels", "feedback", "gate", "shadow")
+
+
 def parse_entry(raw: Any, where: str) -> ModelEntry:
-    """One model's settings: ``{version_policy, labels, batching}``, each optional."""
+    """One model's settings (``ENTRY_KEYS``), each optional."""
+    from service.models import quality_config as quality  # it raises this module's error
+
     raw = raw or {}
-    if not isinstance(raw, Mapping) or set(raw) - {"version_policy", "labels", "batching"}:
-        raise ModelConfigError(f"{where}: allowed keys are version_policy, labels and batching.")
+    if not isinstance(raw, Mapping) or set(raw) - set(ENTRY_KEYS):
+        raise ModelConfigError(f"{where}: allowed keys are {', '.join(ENTRY_KEYS)}.")
+    labels = _parse_labels(raw.get("labels"), where)
+    gate = quality.parse_gate(raw.get("gate"), where)
+    if gate is not None and gate.label in labels:
+        raise ModelConfigError(
+            f"{where}: label {gate.label!r} is given by the gate; remove it from 'labels'."
+        )
     return ModelEntry(
         parse_policy(raw.get("version_policy"), where),
-        _parse_labels(raw.get("labels"), where),
+        labels,
         _parse_batching(raw.get("batching"), where),
+        *_parse_task(raw.get("task"), raw.get("class_labels"), where),
+        quality.parse_feedback(raw.get("feedback"), where),
+        gate,
+        quality.parse_shadow(raw.get("shadow"), where),
+        gate.label if gate is not None and gate.route_default else None,
     )
+
+
+def _parse_task(task: Any, labels: Any, where: str) -> tuple[str | None, tuple[str, ...] | None]:
+    if task is not None and task not in TASKS:
+        raise ModelConfigError(f"{where}: task must be one of {', '.join(TASKS)}; got {task!r}.")
+    if labels is None:
+        return task, None
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, (str, int)) for x in labels):
+        raise ModelConfigError(f"{where}: class_labels must be a non-empty list of names.")
+    return task, tuple(str(x) for x in labels)
 
 
 def load_model_config(path: Path | None) -> ModelConfig:

@@ -20,20 +20,29 @@ from pathlib import Path
 from service import metrics
 from service.errors import CardError, NotFound, ServiceError, Unavailable, UnprocessableRequest
 from service.models.card import ModelCard
-from service.models.config import BatchingConfig, ModelConfig, ModelConfigError, ModelEntry
+from service.models.config import ModelConfig, ModelConfigError, ModelEntry
+from service.models.control import ControlState, ControlStore
 from service.models.repository import Repository, is_valid_model_name
 from service.models.servable import AVAILABLE, END, LOADING, UNLOADING, Executor, Servable, VersionStatus
 
 log = logging.getLogger(__name__)
 
-# (card, version folder, batching settings) -> executor ready for traffic (loaded, checked, warmed up).
-Loader = Callable[[ModelCard, Path, BatchingConfig], Executor]
+# (name, version, version folder, its card or None, serving settings) -> the card (read from the
+# signature when there was none) and an executor ready for traffic (loaded, checked, warmed up).
+Loader = Callable[[str, int, Path, "ModelCard | None", ModelEntry], "tuple[ModelCard, Executor]"]
 
 
 @dataclass
 class _Model:
     servables: dict[int, Servable]
     labels: dict[str, int]
+    default_label: str | None = None  # requests naming no version go to this label when it is set
+
+
+def _status(servable: Servable) -> VersionStatus:
+    if servable.damage is not None and servable.state == AVAILABLE:
+        return VersionStatus(servable.version, servable.state, servable.damage, "DATA_LOSS")
+    return VersionStatus(servable.version, servable.state, servable.error)
 
 
 class Registry:
@@ -45,6 +54,9 @@ class Registry:
         poll_interval: float = 1.0,
         unload_timeout: float = 30.0,
         explicit: bool = False,
+        verify: Callable[[Path], None] | None = None,
+        strict_readiness: bool = False,
+        control: ControlStore | None = None,
     ) -> None:
         self.repository = repository
         self._loader = loader
@@ -64,6 +76,13 @@ class Registry:
         self._explicit = explicit
         self._requested: dict[str, ModelEntry | None] = {}  # loaded through the API, with any override
         self._unloaded: set[str] = set()
+        # Readiness: only models named in serving.yaml (or loaded through the API) or that have served
+        # keep the server unready while they have no AVAILABLE version, unless strict_readiness.
+        self._strict = strict_readiness
+        self._served: set[str] = set()
+        self._verify = verify  # reads a live version's files again when they change on disk
+        # The two above as every worker shares them (models/control.py); None: this process only.
+        self.control = control
 
     # ---- data plane -------------------------------------------------------------------------
     @contextmanager
@@ -90,6 +109,8 @@ class Registry:
 
     def _resolve(self, name: str, version: int | None, label: str | None) -> Servable:
         model, version = self._named(name, version, label)
+        if version is None and model.default_label in model.labels:
+            version = model.labels[model.default_label]  # a gated model: unnamed requests follow its label
         if version is None:
             available = [v for v, s in model.servables.items() if s.state == AVAILABLE]
             if not available:
@@ -118,7 +139,7 @@ class Registry:
                 chosen = [model.servables[v] for v in sorted(model.servables, reverse=True)]
             if not chosen:
                 raise NotFound(f"Model {name!r} has no version {version}.")
-            return [VersionStatus(s.version, s.state, s.error) for s in chosen]
+            return [_status(s) for s in chosen]
 
     def labels(self, name: str) -> dict[str, int]:
         with self._lock:
@@ -126,24 +147,38 @@ class Registry:
             return dict(model.labels) if model else {}
 
     def not_ready(self) -> list[str]:
-        """Expected models without an AVAILABLE version yet (empty: the server is ready)."""
+        """Expected models without an AVAILABLE version yet (empty: the server is ready).
+
+        A model dropped into the repository that never loaded (broken, or still loading) does not
+        count, so one bad folder cannot take every pod out of its Service; STRICT_READINESS=true
+        counts every model. Unavailable models are always in :meth:`unavailable` and its gauge.
+        """
         with self._lock:
-            return sorted(
-                n
-                for n in self._expected
-                if n not in self._models
-                or not any(s.state == AVAILABLE for s in self._models[n].servables.values())
-            )
+            named = set(self._config.models) | set(self._requested) | self._served
+            return sorted(n for n in self.unavailable() if self._strict or n in named)
+
+    def unavailable(self) -> list[str]:
+        """Expected models without an AVAILABLE version (call under the lock)."""
+        return sorted(
+            n
+            for n in self._expected
+            if n not in self._models
+            or not any(s.state == AVAILABLE for s in self._models[n].servables.values())
+        )
 
     # ---- control plane ----------------------------------------------------------------------
     def start(self) -> None:
         """Load what the repository holds now, then keep polling it in a background thread."""
+        if self.control is not None:
+            self.control.join()  # before the first read: an admin call made meanwhile waits for us
         self.sync()
         self._poller = threading.Thread(target=self._poll, name="repository-poller", daemon=True)
         self._poller.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self.control is not None:
+            self.control.leave()
         if self._poller is not None:
             self._poller.join(timeout=self._poll_interval + 5)
         with self._lock:
@@ -164,6 +199,7 @@ class Registry:
     def sync(self) -> None:
         with self._sync_lock:
             self._reload_config()
+            adopted = self._adopt_control()
             names = self._wanted_names()
             for name in sorted(names):
                 self._sync_model(name)
@@ -171,6 +207,17 @@ class Registry:
                 self._retire_model(name)
             expected = set() if self._explicit else set(self._config.models) - self._unloaded
             self._expected = {n for n in names if self.repository.versions(n)} | expected
+            with self._lock:
+                metrics.MODELS_UNAVAILABLE.set(len(self.unavailable()))
+            if adopted is not None and self.control is not None:
+                self.control.acknowledge(adopted)
+
+    def _adopt_control(self) -> ControlState | None:
+        """Take the admin API's state from the shared store when it changed (any worker's call)."""
+        state = self.control.changed() if self.control is not None else None
+        if state is not None:
+            self._requested, self._unloaded = state.entries(), set(state.unloaded)
+        return state
 
     def _wanted_names(self) -> set[str]:
         if self._explicit:
@@ -183,6 +230,12 @@ class Registry:
     def _entry(self, name: str) -> ModelEntry:
         return self._requested.get(name) or self._config.entry(name)
 
+    def add_config_hook(self, hook: Callable[[ModelConfig], ModelConfig]) -> None:
+        """Let ``hook`` see, and adjust, every serving config read from now on (service.quality's
+        rollout gates move labels with it). Call before :meth:`start`."""
+        source = self._config_source
+        self._config_source = lambda: hook(source())
+
     # ---- Triton's model repository extension ------------------------------------------------
     def load(self, name: str, entry: ModelEntry | None = None) -> list[VersionStatus]:
         """Serve ``name`` (again) from the repository, ``entry`` overriding its serving config.
@@ -191,12 +244,18 @@ class Registry:
         """
         if not is_valid_model_name(name) or not self.repository.versions(name):
             raise NotFound(f"Model {name!r} is not in the repository.")
+        if self.control is not None:
+            self.control.publish(lambda state: state.with_load(name, entry), self.sync, self._unload_timeout)
+            return self._loaded(name)
         with self._sync_lock:
             self._unloaded.discard(name)
             self._requested[name] = entry
             self._reload_config()
             self._sync_model(name)
             self._expected.add(name)
+        return self._loaded(name)
+
+    def _loaded(self, name: str) -> list[VersionStatus]:
         statuses = self.status(name)
         if not any(s.state == AVAILABLE for s in statuses):
             reasons = "; ".join(f"version {s.version}: {s.error}" for s in statuses if s.error)
@@ -207,6 +266,12 @@ class Registry:
 
     def unload(self, name: str) -> None:
         """Stop serving ``name``: new requests get 404, in-flight ones finish (until the next load)."""
+        if self.control is not None:
+            served = self.model_names()
+            self.control.publish(
+                lambda state: state.with_unload(name, served), self.sync, self._unload_timeout
+            )
+            return
         with self._sync_lock:
             if name not in self._models and name not in self._requested:
                 raise NotFound(f"Model {name!r} is not loaded.")
@@ -241,6 +306,7 @@ class Registry:
                     del model.servables[version]
         with self._lock:
             model.labels = {label: v for label, v in entry.labels.items() if v in wanted}
+            model.default_label = entry.default_label
         for label, version in entry.labels.items():
             if version not in wanted:
                 log.warning(
@@ -264,7 +330,33 @@ class Registry:
 
     def _is_live(self, model: _Model, version: int) -> bool:
         servable = model.servables.get(version)
-        return servable is not None and servable.state == AVAILABLE
+        if servable is None or servable.state != AVAILABLE:
+            return False
+        self._check_files(servable)
+        return True
+
+    def _check_files(self, servable: Servable) -> None:
+        """A live version whose files changed on disk keeps serving the copy it loaded; damaged
+        files (a truncated saved_model.pb) are reported in its status and a gauge, not acted on."""
+        fingerprint = self.repository.fingerprint(servable.name, servable.version)
+        if fingerprint == servable.fingerprint or self._verify is None:
+            return
+        servable.fingerprint = fingerprint  # checked once per change
+        try:
+            self._verify(self.repository.version_dir(servable.name, servable.version))
+        except ServiceError as exc:
+            servable.damage = f"{exc.message} The copy loaded before keeps serving."
+            log.error("Model %r version %s: %s", servable.name, servable.version, servable.damage)
+        else:
+            if servable.damage is None:
+                log.warning(
+                    "Model %r version %s changed on disk; the copy loaded before keeps serving "
+                    "(publish a new version to serve the change)",
+                    servable.name,
+                    servable.version,
+                )
+            servable.damage = None
+        metrics.set_damaged(servable.name, servable.version, servable.damage is not None)
 
     def _known_bad(self, model: _Model, name: str, version: int) -> bool:
         servable = model.servables.get(version)
@@ -279,9 +371,9 @@ class Registry:
             model.servables[version] = servable
         started = time.perf_counter()
         try:
-            card = self.repository.read_card(name, version)
+            card = self.repository.card_or_none(name, version)
             vdir = self.repository.version_dir(name, version)
-            executor = self._loader(card, vdir, self._entry(name).batching)
+            card, executor = self._loader(name, version, vdir, card, self._entry(name))
         except (CardError, ServiceError) as exc:
             servable.fail(str(exc))
             metrics.set_state(name, version, END)
@@ -290,6 +382,7 @@ class Registry:
             return False
         with self._lock:
             servable.activate(card, executor)
+            self._served.add(name)
         metrics.record_load(name, version, "success", time.perf_counter() - started)
         metrics.set_state(name, version, AVAILABLE)
         log.info("Model %r version %s is AVAILABLE (%.2fs)", name, version, time.perf_counter() - started)

@@ -27,6 +27,7 @@ from typing import Any
 from service.errors import CardError
 from service.files import current_umask, fsync_dir, write_atomic
 from service.models.card import ModelCard
+from service.protocol.numbers import parse_count
 
 SAVED_MODEL_FILE = "saved_model.pb"
 VARIABLES_DIR = "variables"
@@ -108,8 +109,13 @@ def _publishable(root: Path) -> None:
 
 
 def _next_version(model_dir: Path) -> int:
-    numbers = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()]
+    numbers = [n for p in model_dir.iterdir() if (n := version_number(p.name)) is not None]
     return max(numbers, default=0) + 1
+
+
+def version_number(folder: str) -> int | None:
+    """The version a folder name spells (ASCII digits only: superscripts or Arabic-Indic digits are not), else None."""
+    return parse_count(folder)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -137,7 +143,9 @@ class Repository:
         if not model_dir.is_dir():
             return []
         found = [
-            int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and (p / SAVED_MODEL_FILE).is_file()
+            n
+            for p in model_dir.iterdir()
+            if (n := version_number(p.name)) is not None and (p / SAVED_MODEL_FILE).is_file()
         ]
         return sorted(found)
 
@@ -169,16 +177,27 @@ class Repository:
             )
         return card
 
+    def card_or_none(self, name: str, version: int) -> ModelCard | None:
+        """The version's card; None when it has none (a SavedModel exported elsewhere)."""
+        if not self.card_path(name, version).exists():
+            return None
+        return self.read_card(name, version)
+
     def fingerprint(self, name: str, version: int) -> tuple[float, ...]:
-        """Changes when the version's files are replaced; lets a poller retry a fixed version."""
+        """Changes when the version's files are replaced or rewritten; lets a poller retry a fixed
+        version and notice a live one damaged in place (modification time and size of each file)."""
         vdir = self.version_dir(name, version)
-        stamps = []
-        for rel in (SAVED_MODEL_FILE, f"{ASSETS_EXTRA_DIR}/{CARD_FILE}", VARIABLES_DIR):
+        paths = [vdir / SAVED_MODEL_FILE, vdir / ASSETS_EXTRA_DIR / CARD_FILE, vdir / VARIABLES_DIR]
+        if (vdir / VARIABLES_DIR).is_dir():
+            paths += sorted((vdir / VARIABLES_DIR).iterdir())
+        stamps: list[float] = []
+        for path in paths:
             try:
-                stamps.append((vdir / rel).stat().st_mtime_ns)
+                stat = path.stat()
+                stamps += [float(stat.st_mtime_ns), float(stat.st_size)]
             except OSError:
-                stamps.append(-1)
-        return tuple(float(s) for s in stamps)
+                stamps += [-1.0, -1.0]
+        return tuple(stamps)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StagedVersion]:

@@ -66,6 +66,8 @@ def configure_threads(intra_op: int, inter_op: int) -> None:
 
 
 def _spec_of(name: str, tensor_spec: tf.TensorSpec) -> TensorSpec:
+    if tensor_spec.shape.rank is None:
+        raise ModelLoadError(f"Signature tensor {name!r} has an unknown rank; this server needs one.")
     shape = tuple(-1 if d is None else int(d) for d in tensor_spec.shape.as_list())
     return TensorSpec(name, tensor_spec.dtype.name, shape)
 
@@ -91,6 +93,7 @@ class LoadedModel:
         # service.models.loading measures the multiple that makes every row's answer independent of the
         # batch it ran in, so micro-batched answers equal unbatched ones exactly.
         self.row_multiple = 1
+        self.bytes_per_row = 0  # TensorFlow's working memory per row, measured by the loader
         _, kwargs = self._fn.structured_input_signature
         self.inputs = tuple(_spec_of(name, spec) for name, spec in sorted(kwargs.items()))
         self.outputs = tuple(
@@ -126,6 +129,51 @@ def check_against_card(
                 f"The signature's {kind} {[s.to_dict() for s in actual]} do not match the model card's "
                 f"{[s.to_dict() for s in promised]}."
             )
+
+
+def working_bytes_per_row(model: LoadedModel, inputs: Mapping[str, np.ndarray]) -> int:
+    """Bytes TensorFlow's CPU allocator takes per row during one call on ``inputs`` (0 if unknown).
+
+    With oneDNN, large tensors come from a BFC allocator that keeps what it ever held: a worker's
+    memory stays at the largest call's working set, which grows with the rows per call. Small
+    tensors go to malloc and are not counted (0 for small models).
+    """
+    rows = len(next(iter(inputs.values())))
+    try:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        model(inputs)
+        peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+    except (ValueError, RuntimeError):  # a build without allocator statistics
+        return 0
+    return max(0, int(peak) - int(before)) // max(rows, 1)
+
+
+def tensor_from_proto(raw: bytes) -> np.ndarray:
+    """A serialised ``tensorflow.TensorProto`` (from a warm-up record) as an array."""
+    from tensorflow.core.framework import tensor_pb2
+
+    try:
+        array = tf.make_ndarray(tensor_pb2.TensorProto.FromString(raw))
+    except Exception as exc:  # protobuf's DecodeError, TypeError for unknown dtypes...
+        raise ModelLoadError(f"A warm-up record holds an unreadable tensor: {_first_line(exc)}") from exc
+    return np.asarray(array)
+
+
+def verify_files(path: Path) -> None:
+    """Read a version's files as TensorFlow would load them: the SavedModel proto and every
+    variable; raise ModelLoadError naming what is damaged (a truncated saved_model.pb, say)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    try:
+        saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+        prefix = path / "variables" / "variables"
+        if prefix.with_suffix(".index").exists():
+            reader = tf.train.load_checkpoint(str(prefix))
+            for name in reader.get_variable_to_shape_map():
+                reader.get_tensor(name)
+    except Exception as exc:  # OSError, DecodeError, TensorFlow's DataLossError...
+        raise ModelLoadError(f"The files of {path} are damaged: {_first_line(exc)}") from exc
 
 
 def load(path: Path, signature_name: str = "serving_default") -> LoadedModel:

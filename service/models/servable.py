@@ -36,7 +36,10 @@ class VersionStatus:
 class Executor(Protocol):
     def submit(self, inputs: Arrays, timeout: float | None = None) -> Arrays: ...
 
-    def submit_async(self, inputs: Arrays, timeout: float | None = None) -> Awaitable[Arrays]: ...
+    # ``timing`` (service.batching.scheduler.Timing) receives when the batch ran and its rows.
+    def submit_async(
+        self, inputs: Arrays, timeout: float | None = None, timing: Any = None
+    ) -> Awaitable[Arrays]: ...
 
     def close(self, timeout: float | None = None) -> None: ...
 
@@ -50,6 +53,7 @@ class Servable:
         self.fingerprint = fingerprint
         self.state = START
         self.error: str | None = None
+        self.damage: str | None = None  # set while its files on disk no longer load (it keeps serving)
         self.card: ModelCard | None = None
         self.executor: Executor | None = None
         self._inflight = 0
@@ -81,9 +85,14 @@ class Servable:
     def predict(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
         return self._ready_executor().submit(inputs, timeout=timeout)
 
-    def predict_async(self, inputs: Arrays, timeout: float | None = None) -> Awaitable[Arrays]:
-        """:meth:`predict` for the event loop: awaitable, never blocks the calling thread."""
-        return self._ready_executor().submit_async(inputs, timeout=timeout)
+    def predict_async(
+        self, inputs: Arrays, timeout: float | None = None, timing: Any = None
+    ) -> Awaitable[Arrays]:
+        """:meth:`predict` for the event loop: awaitable, never blocks the calling thread.
+
+        ``timing`` (e.g. the request's RequestRecord) receives the batch's marks.
+        """
+        return self._ready_executor().submit_async(inputs, timeout=timeout, timing=timing)
 
     def unload(self, timeout: float) -> None:
         """Wait for in-flight requests (bounded), then release the executor and the model."""

@@ -167,7 +167,17 @@ def _checked(flat: np.ndarray, dtype: str) -> np.ndarray:
         raise Fallback from None
 
 
+# A parser keeps the capacity of the largest document it parsed (several times its size) for as
+# long as it lives: bodies past this size get a parser of their own, freed with their document.
+REUSE_PARSER_BELOW = 1 << 20
+
+
 def _parse(body: bytes) -> Any:
+    if len(body) >= REUSE_PARSER_BELOW:
+        try:
+            return simdjson.Parser().parse(body)
+        except ValueError:
+            raise Fallback from None
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = _local.parser = simdjson.Parser()

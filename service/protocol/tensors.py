@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import InvalidInput
+from service.errors import InvalidInput, PayloadTooLarge
 from service.models.card import TensorSpec
 
 
@@ -262,6 +262,7 @@ class Limits:
 
     max_instances: int = 65536
     allow_nonfinite: bool = False
+    max_tensor_bytes: int = 1 << 62  # decoded input bytes per request (the server sets a real bound)
 
 
 def to_array(value: Any, spec: TensorSpec, limits: Limits, where: str) -> np.ndarray:
@@ -292,6 +293,18 @@ def check_batch_size(size: int, limits: Limits, where: str) -> None:
         raise InvalidInput(
             f"{where} holds {size} instances; at most {limits.max_instances} are allowed per request."
         )
+
+
+def check_tensor_bytes(size: int, limits: Limits, where: str = "The request's inputs") -> None:
+    """Refuse decoded inputs over ``limits.max_tensor_bytes`` (PayloadTooLarge, a 413)."""
+    if size > limits.max_tensor_bytes:
+        raise PayloadTooLarge(
+            f"{where} take {size} bytes decoded; at most {limits.max_tensor_bytes} are allowed per request."
+        )
+
+
+def tensor_bytes(inputs: Mapping[str, np.ndarray]) -> int:
+    return sum(int(array.nbytes) for array in inputs.values())
 
 
 def check_inputs(inputs: Mapping[str, np.ndarray], specs: Sequence[TensorSpec]) -> None:

@@ -410,3 +410,53 @@ def test_cancelling_an_async_submit_withdraws_it(make_batcher: MakeBatcher, pool
     open_gate(model)
     first.result(timeout=5)
     assert model.sizes == [1]
+
+
+def test_an_awaited_request_leaves_nothing_for_the_cyclic_gc(make_batcher: MakeBatcher) -> None:
+    """Its tensors are freed as soon as the caller drops them, not at the next (rare) GC pass."""
+    import gc
+    import weakref
+
+    batcher = make_batcher(FakeModel(), max_batch_size=4)
+    inputs = request(range(10))  # three chunks
+    tensors = [weakref.ref(array) for array in inputs.values()]
+    gc.disable()
+    try:
+        outputs = asyncio.run(batcher.submit_async(inputs, timeout=5))
+        assert_arrays_equal(outputs, expected(inputs))
+        del inputs, outputs
+        assert all(ref() is None for ref in tensors)
+    finally:
+        gc.enable()
+
+
+class Marks:
+    """What submit_async(timing=) fills in (a RequestRecord in the service)."""
+
+    batch_started = batch_finished = 0.0
+    batch_rows = 0
+
+
+def test_queue_metrics_and_batch_marks(make_batcher: MakeBatcher, pool: ThreadPoolExecutor) -> None:
+    waits: list[float] = []
+    depths: list[int] = []
+    model = FakeModel()
+    batcher = make_batcher(model, batch_timeout=0.0, on_wait=waits.extend, on_depth=depths.append)
+    first = hold_first_call(model, batcher, pool)  # runs inline: waited for nothing
+    rest = queue_behind(batcher, pool, request([1]), request([2, 3]))
+    time.sleep(0.05)  # the queued two wait at least this long
+    open_gate(model)
+    for future in [first, *rest]:
+        future.result(timeout=5)
+    wait_until(lambda: len(waits) == 3)
+    assert waits[0] < 0.05 <= min(waits[1:])
+    assert depths == [0]  # the one worker batch took everything that was queued
+
+    async def timed() -> Marks:
+        marks = Marks()
+        before = time.monotonic()
+        await batcher.submit_async(request([7, 8]), timeout=5, timing=marks)
+        assert before <= marks.batch_started <= marks.batch_finished <= time.monotonic()
+        return marks
+
+    assert asyncio.run(timed()).batch_rows == 2

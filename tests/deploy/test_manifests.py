@@ -8,6 +8,7 @@ promtool when it is installed.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import re
 import shutil
@@ -29,6 +30,9 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "model-serving.json"
 # The oldest Kubernetes minor the manifests target (autoscaling/v2 and policy/v1 are GA there).
 K8S_VERSION = "1.30"
 APP_SERVICES = ("serving", "trainer", "evaluator", "smoke")
+# Where the image, compose and Kubernetes put the token file, and each client's token beside it.
+SECRETS_DIR = "/run/secrets/model-serving"
+TOKENS_FILE = f"{SECRETS_DIR}/tokens.yaml"
 # Labels every scraped series may carry besides its own.
 SCRAPE_LABELS = {"instance", "job", "service", "namespace", "pod", "container", "endpoint"}
 
@@ -254,6 +258,49 @@ def test_service_monitor() -> None:
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
+    # /metrics needs the metrics scope: the operator sends the token from a Secret key as a bearer.
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "model-serving-metrics-token", "key": "token"},
+    }
+    assert "bearerTokenFile" not in endpoint and "bearerTokenSecret" not in endpoint  # deprecated forms
+
+
+def test_the_token_secret_is_mounted_where_the_settings_point() -> None:
+    pod = find("Deployment")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    secret = volume["secret"]
+    assert secret["secretName"] == "model-serving-tokens"
+    assert secret["items"] == [{"key": "tokens.yaml", "path": "tokens.yaml"}]
+    assert secret.get("optional") is not True, "without its tokens the pod must not start open or closed"
+    assert secret["defaultMode"] & 0o077 == 0o040, "readable by the pod's fsGroup only"
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    # No subPath: the kubelet then updates the file when the Secret changes (revocation, no restart).
+    assert mount["readOnly"] is True and "subPath" not in mount
+    assert f"{mount['mountPath']}/tokens.yaml" == TOKENS_FILE == find("ConfigMap")["data"]["AUTH_TOKENS_FILE"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+
+
+def test_no_secret_is_committed() -> None:
+    kinds = {doc["kind"] for _, doc in k8s_docs()}
+    assert "Secret" not in kinds
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert "secretGenerator" not in kustomization
+    for path in K8S.glob("*.yaml"):
+        assert not re.search(r"\bms_[A-Za-z0-9_-]{20,}", path.read_text()), f"{path.name} holds a token"
+
+
+def test_the_secret_commands_are_documented() -> None:
+    """The README and the manifests name the same Secrets and keys as the Deployment and ServiceMonitor."""
+    readme = (ROOT / "README.md").read_text()
+    commands = (
+        "kubectl -n model-serving create secret generic model-serving-tokens --from-file=tokens.yaml",
+        "kubectl -n model-serving create secret generic model-serving-metrics-token"
+        " --from-file=token=prometheus.token",
+    )
+    for command in commands:
+        assert command in readme
+        assert command in (K8S / "deployment.yaml").read_text()
 
 
 # ---- docker-compose.yml ------------------------------------------------------------------------
@@ -264,7 +311,8 @@ def compose() -> dict[str, Any]:
 
 def test_compose_services_and_profiles(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"serving", "prometheus", "grafana", "trainer", "evaluator", "smoke"}
+    shards = {"shard0": ["shards"], "shard1": ["shards"], "merge": ["shards"]}  # test_evaluation_jobs.py
+    assert set(services) == {"serving", "prometheus", "grafana", "trainer", "evaluator", "smoke", *shards}
     profiles = {name: service.get("profiles") for name, service in services.items()}
     assert profiles == {
         "serving": None,
@@ -273,6 +321,7 @@ def test_compose_services_and_profiles(compose: dict[str, Any]) -> None:
         "trainer": ["train"],
         "evaluator": ["evaluate"],
         "smoke": ["check"],
+        **shards,
     }
     for name in APP_SERVICES:
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
@@ -322,10 +371,62 @@ def test_compose_bind_mount_sources_exist(compose: dict[str, Any]) -> None:
         for volume in service.get("volumes", []):
             source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
             source = interpolate(source)
+            if source.startswith("./secrets/"):
+                continue  # generated, never committed: test_compose_secrets_are_generated_folders
             if source.startswith("."):
                 if "shared/data" in source and not (ROOT / source).exists():
                     continue  # data beside the checkout: present on developers' machines and CI
                 assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+
+
+def secret_mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The service's bind mounts from ./secrets, by source."""
+    return {
+        v["source"]: v
+        for v in service.get("volumes", [])
+        if isinstance(v, dict) and v["source"].startswith("./secrets/")
+    }
+
+
+def compose_secrets_module() -> Any:
+    spec = importlib.util.spec_from_file_location("compose_secrets", DEPLOY / "compose_secrets.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compose_secrets_are_generated_folders(compose: dict[str, Any]) -> None:
+    """Every ./secrets source is a folder `make compose-secrets` makes, mounted read-only, and must
+    already exist (a forgotten `make compose-secrets` fails `up` instead of mounting an empty folder)."""
+    made = {f"./secrets/{name}" for name in ("serving", *compose_secrets_module().CLIENTS)}
+    mounted = {}
+    for name, service in compose["services"].items():
+        for source, volume in secret_mounts(service).items():
+            assert source in made, f"{name}: {source} is not made by deploy/compose_secrets.py"
+            assert (volume["type"], volume["target"], volume["read_only"]) == ("bind", SECRETS_DIR, True)
+            assert volume["bind"]["create_host_path"] is False
+            mounted[name] = source
+    assert mounted == {
+        "serving": "./secrets/serving",
+        "prometheus": "./secrets/prometheus",
+        "evaluator": "./secrets/evaluator",
+        "shard0": "./secrets/evaluator",  # the sharded evaluation scores as the evaluator does
+        "shard1": "./secrets/evaluator",
+        "smoke": "./secrets/smoke",
+    }
+    assert "compose-secrets:" in (ROOT / "Makefile").read_text()
+
+
+def test_compose_turns_auth_on_and_clients_send_their_tokens(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["serving"]["environment"]["AUTH_TOKENS_FILE"] == TOKENS_FILE
+    for client in ("evaluator", "shard0", "shard1", "smoke"):
+        command = services[client]["command"]
+        assert command[command.index("--token-file") + 1] == f"{SECRETS_DIR}/token", client
+    scopes = compose_secrets_module().CLIENTS
+    assert scopes["prometheus"] == ("metrics",)  # the scraper can read metrics and nothing else
+    assert "admin" not in scopes["smoke"] and "admin" not in scopes["evaluator"]
 
 
 def test_smoke_check_script_is_valid_python() -> None:
@@ -343,7 +444,13 @@ def test_dockerfile_runtime_settings() -> None:
     healthcheck = re.search(r"^HEALTHCHECK .*(?:\n .*)*", text, re.M)
     assert healthcheck is not None and "/v2/health/ready" in healthcheck.group(0)
     assert 'CMD ["python", "-m", "service"]' in text
-    for setting in ("MODEL_REPOSITORY=/models", "HOST=0.0.0.0", "PORT=8501", "GRPC_PORT=8500"):
+    for setting in (
+        "MODEL_REPOSITORY=/models",
+        "HOST=0.0.0.0",
+        "PORT=8501",
+        "GRPC_PORT=8500",
+        f"AUTH_TOKENS_FILE={TOKENS_FILE}",
+    ):
         assert setting in text
 
 
@@ -355,6 +462,8 @@ def test_prometheus_scrapes_serving() -> None:
     assert targets == ["serving:8501"]
     assert job.get("metrics_path", "/metrics") == "/metrics"
     assert job["scrape_interval"] == "5s"
+    # The token `make compose-secrets` writes, mounted by compose where this file expects it.
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": f"{SECRETS_DIR}/token"}
     for rule_file in config["rule_files"]:
         assert (PROMETHEUS.parent / rule_file).exists()
 
@@ -371,9 +480,19 @@ def test_rule_expressions_use_declared_metrics() -> None:
     assert {name: found for name, found in problems.items() if found} == {}
 
 
-def test_promtool_accepts_config_and_rules() -> None:
+def test_promtool_accepts_config_and_rules(tmp_path: Path) -> None:
+    """The full check (rule files, and the token file existing) on a copy whose credentials_file
+    points at a file here: the real path exists only inside the Prometheus container."""
     tool = promtool()
-    result = subprocess.run([tool, "check", "config", str(PROMETHEUS)], capture_output=True, text=True)
+    shutil.copytree(PROMETHEUS.parent, tmp_path / "prometheus")
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    (tmp_path / "token").write_text("ms_placeholder\n")
+    for job in config["scrape_configs"]:
+        if "authorization" in job:
+            job["authorization"]["credentials_file"] = str(tmp_path / "token")
+    copy = tmp_path / "prometheus" / "prometheus.yml"
+    copy.write_text(yaml.safe_dump(config))
+    result = subprocess.run([tool, "check", "config", str(copy)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -38,6 +38,10 @@ CHECKS = [
 def fuzzed(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("fuzz")
     shutil.copytree(tiny_template, root / "models")
+    # Remembered predictions and shadow traffic for one model: its quality routes answer past the 404.
+    (root / "models" / "serving.yaml").write_text(
+        "models: {digits: {feedback: {}, shadow: {fraction: 0.5}}}\n"
+    )
     env = {"WORKERS": 1, "DATA_DIR": root / "var", "MAX_BODY_BYTES": 200_000, "REQUEST_TIMEOUT": 5}
     with Server(root / "models", root / "server.log", **env) as server:
         yield server

@@ -64,3 +64,38 @@ def test_concurrent_appends_from_processes_never_interleave(tmp_path: Path) -> N
     assert sorted((r["worker"], r["sample_count"]) for r in records) == [
         (w, i) for w in range(4) for i in range(50)
     ]
+
+
+def test_a_file_past_its_size_is_rotated_keeping_the_newest(tmp_path: Path) -> None:
+    history = History(tmp_path, max_bytes=2_000)
+    for i in range(100):
+        history.append("m", {**record(i), "padding": "x" * 100})  # ~190 bytes a record
+    current, rotated = history.path("m"), history.rotated_path("m")
+    assert rotated.is_file() and current.stat().st_size <= 2_000 + 200
+    kept = [r["sample_count"] for r in history.read("m")]
+    assert kept == list(range(99, 99 - len(kept), -1))  # the newest, in order, nothing missing
+    assert 10 <= len(kept) <= 22  # between one and two files' worth
+    assert history.read("m", limit=3) == history.read("m")[:3]
+
+
+def test_reading_the_newest_records_reads_only_the_end_of_the_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from service.evaluation import history as module
+
+    history = History(tmp_path)
+    for i in range(1_200):
+        history.append("m", {**record(i), "padding": "y" * 1_000})
+    size = history.path("m").stat().st_size
+    read_bytes = []
+
+    class Counting(io.FileIO):
+        def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+            data = super().read(n)
+            read_bytes.append(len(data))
+            return data
+
+    monkeypatch.setattr(module, "open", lambda path, mode: Counting(path, "r"), raising=False)
+    assert [r["sample_count"] for r in history.read("m", limit=5)] == [1199, 1198, 1197, 1196, 1195]
+    assert sum(read_bytes) <= module.BLOCK < size / 10
+    assert [r["sample_count"] for r in history.read("m", dataset="holdout", limit=2)] == [1199, 1198]

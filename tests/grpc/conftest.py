@@ -15,6 +15,8 @@ models:
   regressor:
     version_policy: all
     labels: {stable: 1, canary: 2}
+  digits:
+    feedback: {}
 """
 MAX_BODY_BYTES = 2_000_000
 

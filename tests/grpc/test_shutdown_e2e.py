@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,3 +53,17 @@ def test_sigterm_finishes_in_flight_calls_and_refuses_new_ones(tiny_template: Pa
         assert server.process.wait(60) == 0, server.log()
     finally:
         server.stop()
+
+
+def test_a_taken_grpc_port_stops_the_server_instead_of_rebooting_workers(
+    tiny_template: Path, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:  # a plain listener: no SO_REUSEPORT, so gRPC cannot share it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = Server(tiny_template, tmp_path / "server.log", WORKERS=1, GRPC_PORT=port)
+        with pytest.raises(RuntimeError, match="server exited"):
+            server.start(timeout=120)
+        server.stop()
+    assert "gRPC" in server.log() and "did not start" in server.log()

@@ -274,3 +274,27 @@ def test_a_message_over_max_body_bytes_is_resource_exhausted(stub: Any) -> None:
     with pytest.raises(grpc.RpcError) as refused:
         stub.Predict(predict_request("regressor", {"x": x}), timeout=30)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_every_call_names_its_request_in_the_trailers(stub: Any) -> None:
+    request = predict_request("regressor", {"x": np.ones(1, np.float32)})
+    _, mine = stub.Predict.with_call(request, metadata=[("x-request-id", "abc-12")], timeout=30)
+    assert dict(mine.trailing_metadata())["x-request-id"] == "abc-12"
+    _, made = stub.Predict.with_call(request, metadata=[("x-request-id", "bad id")], timeout=30)
+    assert dict(made.trailing_metadata())["x-request-id"] not in ("", "bad id")
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Predict(predict_request("nope", {"x": np.ones(1, np.float32)}), timeout=30)
+    assert dict(refused.value.trailing_metadata())["x-request-id"]
+
+
+def test_grpc_predictions_take_feedback_by_request_id(
+    grpc_server: Server, stub: Any, digits: np.ndarray
+) -> None:
+    """The watched model keeps gRPC calls as it keeps HTTP ones: feedback joins them by request id."""
+    ids = []
+    for image in digits[:4]:
+        _, call = stub.Predict.with_call(predict_request("digits", {"images": image[None]}), timeout=30)
+        ids.append(dict(call.trailing_metadata())["x-request-id"])
+    feedback = {"feedback": [{"id": rid, "labels": [3]} for rid in ids]}
+    result = rest(grpc_server, "/v1/models/digits:feedback", feedback).json()
+    assert result["labelled"] == 4 and result["unknown"] == [] == result["rejected"]

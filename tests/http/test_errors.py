@@ -58,6 +58,15 @@ CASES: list[tuple[str, str, Any, dict[str, str], int, str]] = [
     ("POST", "/v2/models/ghost/infer", {"inputs": []}, {}, 404, "'ghost'"),
     ("POST", "/v2/models/regressor/versions/x/infer", {"inputs": []}, {}, 404, "'x'"),
     ("GET", "/v2/models/ghost", None, {}, 404, "'ghost'"),
+    # integers from the wire: ASCII digits only, and only a few of them
+    ("POST", "/v1/models/regressor/versions/%C2%B2:predict", {"instances": [1.0]}, {}, 404, "positive integers"),
+    ("POST", "/v1/models/regressor/versions/%D9%A1:predict", {"instances": [1.0]}, {}, 404, "positive integers"),
+    ("GET", "/v1/models/regressor/versions/%C2%B2", None, {}, 404, "positive integers"),
+    ("GET", "/v2/models/regressor/versions/%D9%A1/ready", None, {}, 404, "positive integers"),
+    ("POST", "/v2/models/regressor/versions/" + "9" * 5000 + "/infer", {"inputs": []}, {}, 404, "positive integers"),
+    ("POST", "/v2/models/regressor/infer", b"{}", {"Inference-Header-Content-Length": "9" * 5000}, 400, "Inference-Header-Content-Length"),
+    ("POST", "/v2/models/regressor/infer", b"{}", {"Inference-Header-Content-Length": "\xd9\xa2"}, 400, "Inference-Header-Content-Length"),
+    ("GET", "/v1/models/regressor/evaluations?limit=%D9%A1", None, {}, 400, "'limit'"),
 ]  # fmt: skip
 
 

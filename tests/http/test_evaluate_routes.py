@@ -308,3 +308,55 @@ def test_history_filters_and_survives_a_new_app(client: Client, root: Path) -> N
 def test_bad_history_requests(client: Client, url: str, status: int, fragment: str) -> None:
     response = client.get(url)
     assert response.status_code == status and fragment in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("extreme", [1e308, -1e308])
+def test_figures_that_overflow_are_refused_before_anything_is_stored(client: Client, extreme: float) -> None:
+    labels = [extreme, -extreme] * 20
+    before = client.get("/v1/models/regressor/evaluations?dataset=overflow").get_json()["evaluations"]
+    answer = evaluate(
+        client,
+        "/v1/models/regressor:evaluate",
+        {"instances": XS, "labels": labels, "dataset": "overflow"},
+        400,
+    )
+    assert "non-finite figures (mse=inf" in answer["error"] and "Nothing was recorded" in answer["error"]
+    after = client.get("/v1/models/regressor/evaluations?dataset=overflow").get_json()["evaluations"]
+    assert after == before == []
+    assert 'dataset="overflow"' not in client.get("/metrics").get_data(as_text=True)
+
+
+def test_dataset_label_values_per_model_are_bounded(tiny_template: Path, tmp_path: Path) -> None:
+    shutil.copytree(tiny_template, tmp_path / "models")
+    settings = load_settings(
+        {}, model_repository=tmp_path / "models", data_dir=tmp_path / "var", max_datasets=3
+    )
+    registry = build_registry(settings)
+    registry.sync()
+    try:
+        client = client_for(create_app(settings, registry))
+        for i in range(8):
+            evaluate(
+                client,
+                "/v1/models/binary:evaluate",
+                {"instances": FEATURES, "labels": BINARY, "dataset": f"set-{i}"},
+            )
+        text = client.get("/metrics").get_data(as_text=True)
+        history = client.get("/v1/models/binary/evaluations").get_json()["evaluations"]
+    finally:
+        registry.stop()
+    labelled = {
+        line.split('dataset="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("serving_model_evaluation{")
+    }
+    # (the in-process registry is shared with this module's other tests: only these names matter)
+    assert {name for name in labelled if name.startswith("set-") or name == "_other"} == {
+        "set-0",
+        "set-1",
+        "set-2",
+        "_other",
+    }
+    assert [r["dataset"] for r in history] == [
+        f"set-{i}" for i in range(7, -1, -1)
+    ]  # the history keeps every name

@@ -51,10 +51,17 @@ REQUESTS: dict[str, tuple[str, str, Any]] = {
     "v2_repository_load": ("POST", "/v2/repository/models/binary/load", {}),
     "v2_repository_unload": ("POST", "/v2/repository/models/digits/unload", {}),
     "metrics": ("GET", "/metrics", None),
+    "tfs_feedback": ("POST", "/v1/models/regressor:feedback", {"feedback": [{"id": "r1", "labels": [1.0]}]}),
+    "v2_feedback": ("POST", "/v2/models/regressor/feedback", {"feedback": [{"id": "r1", "labels": [1.0]}]}),
+    "tfs_quality": ("GET", "/v1/models/regressor/quality", None),
+    "tfs_shadow": ("GET", "/v1/models/regressor/shadow", None),
     "tfs_card": ("GET", "/v1/models/regressor/card", None),
     "tfs_training_curves": ("GET", "/v1/models/regressor/card/training_curves.png", None),
     "console_index": ("GET", "/", None),
     "console_file": ("GET", "/console/console.css", None),
+    "openapi": ("GET", "/openapi.json", None),
+    "api_docs": ("GET", "/docs", None),
+    "api_docs_file": ("GET", "/docs/start.js", None),
 }  # fmt: skip
 # Answered, but the route's own answer is a 404 (the tiny test models have no training curves).
 EXPECTED = {"tfs_unknown_verb": 404, "tfs_training_curves": 404}
@@ -69,6 +76,10 @@ def root(tiny_template: Path, tmp_path: Path) -> Path:
     shutil.copytree(tiny_template, tmp_path / "models")
     entries = [entry(name, token, [scope]) for scope, (name, token) in TOKENS.items()]
     write_tokens(tmp_path / "tokens.yaml", *entries, entry("digits-only", "t-digits", ["infer:dig*"]))
+    # Remembered predictions and shadow traffic for one model, so their routes answer 200.
+    (tmp_path / "models" / "serving.yaml").write_text(
+        "models: {regressor: {feedback: {}, shadow: {fraction: 0.5}}}\n"
+    )
     return tmp_path
 
 

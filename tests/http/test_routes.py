@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.errors import MethodNotAllowed, NotFound
-from service.http import routes, views
+from service.http import quick, routes, views
 from service.inference import HANDLERS, ModelRef
 
 
@@ -19,11 +19,12 @@ from service.inference import HANDLERS, ModelRef
         ("POST", "/v2/models/mnist/versions/3/infer", "v2_infer", routes.LOOP, {"name": "mnist", "version": "3"}),
         ("POST", "/v1/models/mnist:evaluate", "tfs_evaluate", routes.FLASK, {"name": "mnist"}),
         ("POST", "/v1/models/mnist:explain", "tfs_unknown_verb", routes.FLASK, {"name": "mnist", "verb": "explain"}),
-        ("GET", "/v1/models/mnist", "tfs_status", routes.FLASK, {"name": "mnist"}),
+        ("GET", "/v1/models/mnist", "tfs_status", routes.QUICK, {"name": "mnist"}),
         ("HEAD", "/v1/models/mnist/metadata", "tfs_metadata", routes.FLASK, {"name": "mnist"}),
-        ("GET", "/v2/models/mnist/versions/1/ready", "v2_model_ready", routes.FLASK, {"name": "mnist", "version": "1"}),
-        ("GET", "/readyz", "ready", routes.FLASK, {}),
-        ("GET", "/monitoring/prometheus/metrics", "metrics", routes.FLASK, {}),
+        ("GET", "/v2/models/mnist/versions/1/ready", "v2_model_ready", routes.QUICK, {"name": "mnist", "version": "1"}),
+        ("GET", "/readyz", "ready", routes.QUICK, {}),
+        ("GET", "/v2/health/live", "live", routes.QUICK, {}),
+        ("GET", "/monitoring/prometheus/metrics", "metrics", routes.QUICK, {}),
     ],
 )  # fmt: skip
 def test_paths_match_their_endpoint_and_lane(
@@ -57,11 +58,17 @@ def test_unknown_paths_are_404s(path: str) -> None:
 
 
 def test_every_endpoint_has_one_handler_in_its_lane() -> None:
+    lanes = {routes.LOOP: HANDLERS, routes.QUICK: quick.HANDLERS, routes.FLASK: views.VIEWS}
     for route in routes.ROUTES:
-        lane_handlers = HANDLERS if route.lane == routes.LOOP else views.VIEWS
-        other = views.VIEWS if route.lane == routes.LOOP else HANDLERS
-        assert route.endpoint in lane_handlers and route.endpoint not in other, route.endpoint
-    assert set(HANDLERS) | set(views.VIEWS) == set(routes.BY_ENDPOINT)
+        holders = [lane for lane, handlers in lanes.items() if route.endpoint in handlers]
+        assert holders == [route.lane], route.endpoint
+    assert set(HANDLERS) | set(quick.HANDLERS) | set(views.VIEWS) == set(routes.BY_ENDPOINT)
+
+
+def test_probes_and_metrics_take_no_thread() -> None:
+    for endpoint in ("live", "ready", "v2_model_ready", "tfs_status", "metrics"):
+        assert routes.BY_ENDPOINT[endpoint].lane == routes.QUICK
+        assert routes.BY_ENDPOINT[endpoint].methods == ("GET",)
 
 
 def test_model_running_routes_are_metered_and_take_bodies() -> None:

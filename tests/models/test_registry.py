@@ -203,13 +203,18 @@ def test_removed_model_is_retired(tiny_repo: Path, registry_for: Callable[..., R
         pass
 
 
-def test_model_with_only_broken_versions_is_not_ready(
+def test_a_broken_model_blocks_readiness_only_when_named_or_strict(
     tiny_repo: Path, registry_for: Callable[..., Registry]
 ) -> None:
+    from service import metrics
+
     corrupt_version(Repository(tiny_repo), "broken")
-    registry = registry_for(tiny_repo)
-    assert registry.not_ready()
-    assert registry.not_ready() == ["broken"]
+    dropped_in = registry_for(tiny_repo)
+    assert dropped_in.not_ready() == []  # never served, not named: the other models serve on
+    assert dropped_in.status("broken")[0].state == "END" and dropped_in.status("broken")[0].error
+    assert metrics.MODELS_UNAVAILABLE._value.get() == 1  # ...and it is counted
+    assert registry_for(tiny_repo, strict_readiness=True).not_ready() == ["broken"]
+    assert registry_for(tiny_repo, "models:\n  broken: {}\n").not_ready() == ["broken"]
 
 
 def test_invalid_config_keeps_the_last_good_one(

@@ -144,6 +144,21 @@ def test_versions_ignores_staging_non_numeric_and_empty_folders(tmp_path: Path) 
     assert repo.versions("absent") == []
 
 
+def test_only_ascii_digit_folders_are_versions(tmp_path: Path) -> None:
+    repo = Repository(tmp_path)
+    publish(repo, "m")
+    for name in (
+        "\u00b2",
+        "\u0661",
+        "\u0663",
+        "01x",
+    ):  # str.isdigit() says yes to the first three; int() reads two
+        (repo.model_dir("m") / name).mkdir()
+        (repo.model_dir("m") / name / SAVED_MODEL_FILE).write_bytes(b"x")
+    assert repo.versions("m") == [1]
+    assert publish(repo, "m") == 2
+
+
 def test_next_version_follows_the_highest_number(tmp_path: Path) -> None:
     repo = Repository(tmp_path)
     (tmp_path / "m" / "5").mkdir(parents=True)

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from service.models.repository import CURVES_FILE, STAGING_PREFIX, Repository
+from service.quality import drift
 from training import config, export
 from training.__main__ import main, splits_for
 from training.evaluate import predict, score
@@ -51,6 +52,17 @@ def test_linear_card_weights_are_what_the_signature_computes(linear_repo: Path) 
     y = predict(Repository(linear_repo).version_dir("linear", 1), "regression", x)
     w, b = card["weights"]["weight"], card["weights"]["bias"]
     np.testing.assert_allclose(y, w * x + b, rtol=1e-5, atol=1e-5)
+
+
+def test_a_new_card_carries_the_drift_reference_of_its_held_out_answers(linear_repo: Path) -> None:
+    card, cfg = read_card(linear_repo, "linear"), config.load("linear")
+    x_test, _ = splits_for(cfg, None).test
+    answers = predict(Repository(linear_repo).version_dir("linear", 1), "regression", x_test)
+    expected = drift.reference("regression", answers)
+    assert card["drift_reference"] == {**json.loads(json.dumps(expected)), "split": "grid"}
+    assert card["drift_reference"]["count"] == len(x_test) > 0
+    # The service reads it as is: live answers equal to the held-out ones show no drift at all.
+    assert drift.compare(card["drift_reference"], "regression", np.tile(answers, 20))["prediction"] == 0.0
 
 
 def test_linear_metrics_are_labelled_as_a_grid(linear_repo: Path) -> None:
@@ -136,8 +148,9 @@ def test_card_metrics_are_reproduced_from_the_published_model(
 
 
 @pytest.mark.slow
-def test_classifier_outputs_agree(all_repo: Path, small_mnist: Path) -> None:
-    function = tf.saved_model.load(str(Repository(all_repo).version_dir("mnist_cnn", 1))).signatures[
+@pytest.mark.parametrize("name", ["mnist", "mnist_cnn"])  # both train with augmentation layers
+def test_classifier_outputs_agree(all_repo: Path, small_mnist: Path, name: str) -> None:
+    function = tf.saved_model.load(str(Repository(all_repo).version_dir(name, 1))).signatures[
         "serving_default"
     ]
     images = tf.constant(np.random.default_rng(0).uniform(0, 1, (8, 28, 28)).astype(np.float32))

@@ -5,7 +5,12 @@ are exactly those an offline run computes, at a quarter of JSON's size and witho
 on either side. The version is pinned when the scorer starts (``/v2/models/<name>`` lists what is
 served); every request names it, so a hot reload mid-job cannot mix versions, and a version that
 goes away fails the job clearly. Connection errors, timeouts, 429, 502, 503 and 504 are retried
-with exponential backoff and jitter; 400, 413 and 422 reject the rows sent (the job bisects).
+with exponential backoff and jitter; 400, 413 and 422 reject the rows sent (the job bisects); 401
+and 403 (no token, an unknown or revoked one, a missing scope) stop the job at once: waiting does
+not fix a credential.
+
+With a token (``--token-file``), every request carries ``Authorization: Bearer <token>``; the token
+is read from a file so it stays out of argv (``ps``, shell history) and is never printed.
 
 The model's task comes from its V2 metadata (the derived outputs: ``probabilities`` for a
 classifier, ``probability`` for a binary model, else a regressor) and its class labels from TF
@@ -19,6 +24,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +41,28 @@ from service.protocol.v2.response import HEADER_LENGTH
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 REJECT_STATUSES = frozenset({400, 413, 422})
+AUTH_STATUSES = frozenset({401, 403})
+
+
+def read_token_file(path: Path) -> str:
+    """The bearer token alone in ``path`` (surrounding whitespace ignored); JobError naming the file,
+    never its content, when it is missing, empty or holds more than one word."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise JobError(f"--token-file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobError(
+            f"--token-file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}."
+        ) from None
+    token = text.strip()
+    if not token:
+        raise JobError(
+            f"--token-file {path} is empty; it should hold one token (python -m service.auth new)."
+        )
+    if len(token.split()) != 1:
+        raise JobError(f"--token-file {path} holds more than one word; it should hold the token alone.")
+    return token
 
 
 @dataclass(frozen=True)
@@ -61,11 +89,15 @@ class HttpScorer:
         backoff: Backoff | None = None,
         session: requests.Session | None = None,
         pool_size: int = 4,
+        token: str | None = None,
     ) -> None:
         self.where = url.rstrip("/")
         self.timeout = timeout
         self.backoff = backoff or Backoff()
         self.session = session or _session(pool_size)
+        self._has_token = token is not None
+        if token is not None:
+            self.session.headers["Authorization"] = f"Bearer {token}"
         self.card = self._card(name, self._pin(name, version))
         self._output = score_output(self.card)
         self._path = f"/v2/models/{name}/versions/{self.card.version}/infer"
@@ -132,6 +164,8 @@ class HttpScorer:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
+                if response.status_code in AUTH_STATUSES:
+                    raise JobError(self._refused(response, path))
                 if response.status_code not in RETRY_STATUSES:
                     return response
                 problem = f"HTTP {response.status_code}: {_error(response)}"
@@ -139,12 +173,18 @@ class HttpScorer:
                 time.sleep(delay)
         raise JobError(f"{self.where}{path} failed after {self.backoff.retries} retries; last: {problem}")
 
+    def _refused(self, response: requests.Response, path: str) -> str:
+        """The server's own reason (it names the missing scope or the unknown token), plus what to do."""
+        hint = "" if self._has_token else " Pass --token-file with a token holding the 'infer' scope."
+        return f"{self.where}{path} refused the job (HTTP {response.status_code}): {_error(response)}{hint}"
+
 
 def encode_request(inputs: dict[str, np.ndarray], output: str) -> tuple[bytes, int]:
     """A V2 infer body with every input as binary data, asking for ``output`` as binary data."""
-    tensors, blobs = [], []
+    tensors: list[dict[str, Any]] = []
+    blobs: list[bytes | memoryview] = []
     for name, array in inputs.items():
-        blobs.append(encode_tensor(array))
+        blobs.append(_raw(array))
         parameters = {"binary_data_size": len(blobs[-1])}
         tensors.append(
             {
@@ -157,7 +197,15 @@ def encode_request(inputs: dict[str, np.ndarray], output: str) -> tuple[bytes, i
     header = orjson.dumps(
         {"inputs": tensors, "outputs": [{"name": output, "parameters": {"binary_data": True}}]}
     )
-    return header + b"".join(blobs), len(header)
+    return b"".join([header, *blobs]), len(header)
+
+
+def _raw(array: np.ndarray) -> bytes | memoryview:
+    """A tensor's binary data; numbers as a view of the array, so the body is their only copy."""
+    if array.dtype.kind in "OSU":
+        return encode_tensor(array)
+    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return little.data.cast("B")
 
 
 def decode_response(response: requests.Response, output: str) -> np.ndarray:

@@ -3,8 +3,9 @@
 Every file is written atomically. ``metrics.json``::
 
     {"model", "version", "task", "dataset", "scored_with", "data": {"source", "format", "files":
-     [{"path", "sha256"}], "offset", "limit"}, "sample_count", "error_count", "duration_seconds",
-     "metrics": {...}, "plots": [...], "comparison": {"version", "metrics", "deltas", "report"}}
+     [{"path", "sha256"} or {"path", "size", "etag"}], "offset", "limit"}, "sample_count",
+     "error_count", "duration_seconds", "metrics": {...}, "plots": [...],
+     "comparison": {"version", "metrics", "deltas", "report"}, "shards": [...] (merged reports)}
 
 ``deltas`` are this version's figures minus the compared version's.
 """
@@ -40,7 +41,18 @@ class Outcome:
     duration: float
 
 
-def document(outcome: Outcome, source: Source, limit: int | None) -> dict[str, Any]:
+def data_block(source: Source, offset: int, limit: int | None) -> dict[str, Any]:
+    """metrics.json's ``data``: the file(s) and the cut; a shard's report names the whole cut."""
+    return {
+        "source": source.description,
+        "format": source.kind,
+        "files": [file.report() for file in source.files],
+        "offset": offset,
+        "limit": limit,
+    }
+
+
+def document(outcome: Outcome, data: dict[str, Any]) -> dict[str, Any]:
     card = outcome.card
     return {
         "model": card.name,
@@ -48,13 +60,7 @@ def document(outcome: Outcome, source: Source, limit: int | None) -> dict[str, A
         "task": card.task,
         "dataset": outcome.options.dataset,
         "scored_with": outcome.scored_with,
-        "data": {
-            "source": source.description,
-            "format": source.kind,
-            "files": [{"path": path, "sha256": digest} for path, digest in source.files],
-            "offset": source.offset,
-            "limit": limit,
-        },
+        "data": data,
         "sample_count": len(outcome.gathered.rows),
         "error_count": len(outcome.gathered.errors),
         "duration_seconds": round(outcome.duration, 3),
@@ -111,7 +117,7 @@ def summary(doc: dict[str, Any]) -> str:
             "Data",
             f"{doc['data']['source']} (offset {doc['data']['offset']}, limit {doc['data']['limit'] or 'none'})",
         ),
-        *((f"sha256 of `{Path(f['path']).name}`", f"`{f['sha256']}`") for f in doc["data"]["files"]),
+        *(_file_row(f) for f in doc["data"]["files"]),
         ("Dataset name", doc["dataset"]),
         ("Samples scored", str(doc["sample_count"])),
         ("Rows not scored", f"{doc['error_count']} (see [errors.jsonl](errors.jsonl))"),
@@ -164,6 +170,13 @@ def _comparison(doc: dict[str, Any]) -> list[str]:
         "",
         f"Version {other['version']}: {link}.",
     ]
+
+
+def _file_row(file: dict[str, Any]) -> tuple[str, str]:
+    name = Path(file["path"]).name
+    if "sha256" in file:
+        return f"sha256 of `{name}`", f"`{file['sha256']}`"
+    return f"`{name}`", f"{file.get('size')} bytes, ETag or mtime `{file.get('etag')}`"
 
 
 def _delta(mine: float | None, theirs: float | None) -> float | None:

@@ -1,79 +1,88 @@
-"""Labelled data for the batch evaluation job: MNIST IDX folders, Keras' mnist.npz, CSV and JSONL.
+"""Labelled data for the batch evaluation job: MNIST IDX, Keras' mnist.npz, CSV, JSONL and Parquet.
 
-A source is read once into memory (arrays, or raw lines for JSONL), cut by ``offset``/``limit``,
-and handed to the job a slice at a time as model inputs (``Batch``). Rows that cannot become
-inputs are returned as errors with their reason instead of failing the slice. Row numbers are
-0-based positions in the file's rows (data lines for CSV and JSONL), offset included.
+A source is a range of a file's rows (``--offset``/``--limit``, then a shard's part of that),
+read a chunk at a time: memory depends on the chunk size, not on the file's size (npz excepted:
+Keras' mnist.npz is small and read whole). The data may be a local path or any URL fsspec opens
+(``s3://``, ``gs://``, ``https://``). Rows that cannot become inputs are returned as errors with
+their reason instead of failing the chunk. Row numbers are 0-based positions among the file's
+rows (data lines for CSV and JSONL), offset included.
 """
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from service.datafiles import LabelledSet, find_idx_sets, read_idx_set, read_mnist_npz, sha256_file
-from service.errors import DataFormatError, InvalidInput, JobError
-from service.evaluation import wire
+from service.datafiles import idx_set_names, read_mnist_npz
+from service.errors import DataFormatError, JobError
+from service.evaluation.batch.formats.arrays import ArrayRows
+from service.evaluation.batch.formats.csvfile import CsvRows
+from service.evaluation.batch.formats.idx import IdxRows
+from service.evaluation.batch.formats.jsonl import JsonlRows
+from service.evaluation.batch.formats.parquet import ParquetRows
+from service.evaluation.batch.locations import FileId, Location
+from service.evaluation.batch.rows import Batch, Rows
 from service.models.card import TensorSpec
-from service.protocol.tensors import Limits
 
-FORMATS = ("idx", "npz", "csv", "jsonl")
-_UNBOUNDED = Limits(max_instances=1 << 62, allow_nonfinite=True)  # the scorer applies the value policy
-
-
-@dataclass
-class Batch:
-    rows: np.ndarray  # row numbers of the rows that became inputs
-    inputs: dict[str, np.ndarray]
-    labels: list[Any]  # raw labels of those rows
-    errors: list[tuple[int, str]] = field(default_factory=list)  # (row, reason) of the rest
+FORMATS = ("idx", "npz", "csv", "jsonl", "parquet")
+_SUFFIXES = {
+    ".npz": "npz",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 @dataclass(frozen=True)
 class Source:
-    """``features`` (arrays) or ``lines`` (JSONL) for rows ``offset .. offset + count``."""
+    """Rows ``offset .. offset + count`` of a data file, read through its format's ``rows``."""
 
     kind: str
     name: str  # the default dataset name in reports: the set's or the file's
     description: str
-    files: tuple[tuple[str, str], ...]  # (path, sha256)
+    files: tuple[FileId, ...]
+    local: bool
+    rows: Rows
     offset: int
-    labels: Sequence[Any] | np.ndarray
-    features: np.ndarray | None = None
-    lines: Sequence[bytes] = ()
-    divisor: float | None = None  # MNIST pixels to 0..1 exactly as training does: float32(x) / 255
+    count: int
 
-    @property
-    def count(self) -> int:
-        return len(self.lines) if self.kind == "jsonl" else len(self.labels)
+    def chunks(self, spans: Iterable[range]) -> Generator[tuple[range, Any], None, None]:
+        """Each span (positions in this source, ascending) as (its rows in the file, raw data)."""
+        absolute = [range(self.offset + s.start, self.offset + s.stop) for s in spans]
+        raws = self.rows.read(absolute)
+        try:
+            yield from zip(absolute, raws, strict=True)
+        finally:
+            getattr(raws, "close", lambda: None)()  # the format's open files, when the job stops early
+
+    def decode(self, rows: range, raw: Any, specs: Sequence[TensorSpec]) -> Batch:
+        return self.rows.decode(rows, raw, specs)
 
     def batch(self, start: int, stop: int, specs: Sequence[TensorSpec]) -> Batch:
-        """Rows ``start .. stop`` (positions in this source) as inputs for ``specs``."""
-        if self.kind == "jsonl":
-            return _jsonl_batch(self.lines[start:stop], self.offset + start, specs)
-        assert self.features is not None
-        rows = np.arange(self.offset + start, self.offset + stop)
-        features = self.features[start:stop]
-        return Batch(rows, _array_inputs(features, specs, self.divisor), list(self.labels[start:stop]))
+        """Positions ``start .. stop`` as inputs for ``specs`` (read and decoded at once)."""
+        ((rows, raw),) = self.chunks([range(start, stop)])
+        return self.decode(rows, raw, specs)
+
+    def cut(self, start: int, stop: int) -> Source:
+        """Positions ``start .. stop`` of this source as a source of its own (a shard)."""
+        return replace(self, offset=self.offset + start, count=max(0, stop - start))
 
 
-def detect_format(path: Path) -> str:
-    if path.is_dir():
+def detect_format(location: Location) -> str:
+    if location.isdir():
         return "idx"
-    suffix = path.suffix.lower()
-    kinds = {".npz": "npz", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-    if suffix not in kinds:
-        raise JobError(f"Cannot tell the format of {path}; pass --format ({', '.join(FORMATS)}).")
-    return kinds[suffix]
+    if location.suffix not in _SUFFIXES:
+        raise JobError(f"Cannot tell the format of {location.url}; pass --format ({', '.join(FORMATS)}).")
+    return _SUFFIXES[location.suffix]
 
 
 def open_source(
-    path: Path,
+    path: str | Path,
     kind: str | None = None,
     *,
     split: str | None = None,
@@ -81,143 +90,77 @@ def open_source(
     offset: int = 0,
     limit: int | None = None,
     raw_pixels: bool = False,
+    scale: float | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Source:
-    """Read ``path`` (a folder of IDX files, an npz, a CSV or a JSONL file) and cut it."""
-    if not path.exists():
+    """Open ``path`` (a folder of IDX files, an npz, CSV, JSONL or Parquet file) and cut it.
+
+    Array features are divided by ``scale``; by default MNIST pixels (IDX, npz) by 255, as
+    training does, unless ``raw_pixels``, and other formats' features not at all.
+    """
+    location = Location(str(path), storage_options)
+    if not location.exists():
         raise JobError(f"Data path {path} does not exist.")
-    kind = kind or detect_format(path)
-    cut = slice(offset, None if limit is None else offset + limit)
+    kind = kind or detect_format(location)
+    if scale is not None and kind == "jsonl":
+        raise JobError("--scale applies to array data (IDX, npz, CSV, Parquet), not to JSONL instances.")
+    divisor = scale if scale is not None else None if raw_pixels or kind not in ("idx", "npz") else 255.0
     try:
-        if kind in ("idx", "npz"):
-            found, name = _mnist(path, kind, split)
-            return Source(
-                kind,
-                name if kind == "idx" else f"{path.stem}-{name}",
-                f"{kind.upper()} set {name!r} at {path}",
-                tuple((str(f), sha256_file(f)) for f in found.files),
-                offset,
-                found.labels[cut],
-                features=found.images[cut],
-                divisor=None if raw_pixels else 255.0,
-            )
-        files = ((str(path), sha256_file(path)),)
-        if kind == "csv":
-            features, labels = _read_csv(path, label_column)
-            return Source(kind, path.stem, f"CSV {path}", files, offset, labels[cut], features=features[cut])
-        lines = [line for line in path.read_bytes().splitlines() if line.strip()]
-        return Source(kind, path.stem, f"JSONL {path}", files, offset, [], lines=lines[cut])
+        source = _open(location, kind, split, label_column, divisor)
     except DataFormatError as exc:
         raise JobError(str(exc)) from None
-    except OSError as exc:
-        raise JobError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    total = source.count
+    stop = total if limit is None else min(total, offset + limit)
+    return source.cut(min(offset, total), stop)
 
 
-def _mnist(path: Path, kind: str, split: str | None) -> tuple[LabelledSet, str]:
+def _open(
+    location: Location, kind: str, split: str | None, label_column: str, divisor: float | None
+) -> Source:
+    url, local = location.url, location.local
+    if kind == "idx":
+        name, images, labels = _idx_pair(location, split)
+        rows: Any = IdxRows(images, labels, divisor)
+        files: tuple[FileId, ...] = (images.identity(), labels.identity())
+        return Source(kind, name, f"IDX set {name!r} at {url}", files, local, rows, 0, rows.count)
     if kind == "npz":
-        sets = read_mnist_npz(path)
         name = split or "test"
-    else:
-        pairs = find_idx_sets(path)
-        if not pairs:
-            raise JobError(f"{path} holds no IDX image/label pair (like t10k-images-idx3-ubyte.gz).")
-        name = split or ("t10k" if "t10k" in pairs else next(iter(pairs)) if len(pairs) == 1 else "")
-        sets = {p: read_idx_set(*files) for p, files in pairs.items() if p == name}
-        if not name:
-            raise JobError(f"{path} holds several IDX sets ({', '.join(pairs)}); pick one with --split.")
-    if name not in sets:
-        raise JobError(f"{path} has no set {name!r}; choose --split from {', '.join(sets) or 'none'}.")
-    return sets[name], name
+        rows = ArrayRows(*_npz_set(location, name), divisor=divisor)
+        files = (location.identity(),)
+        return Source(
+            kind, f"{location.stem}-{name}", f"NPZ set {name!r} at {url}", files, local, rows, 0, rows.count
+        )
+    if kind == "parquet":
+        rows = ParquetRows(location, label_column, divisor)
+        return Source(
+            kind, location.stem, f"Parquet {url}", (location.identity(),), local, rows, 0, rows.count
+        )
+    rows = CsvRows(location, label_column, divisor) if kind == "csv" else JsonlRows(location)
+    description = f"{'CSV' if kind == 'csv' else 'JSONL'} {url}"
+    return Source(kind, location.stem, description, (rows.identity(),), local, rows, 0, rows.count)
 
 
-def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, list[Any]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header or label_column not in header:
-            raise JobError(
-                f"{path} has no column {label_column!r}; name the label column with --label-column."
-            )
-        at = header.index(label_column)
-        rows = [row for row in reader if row]
-    if any(len(row) != len(header) for row in rows):
-        bad = next(i for i, row in enumerate(rows) if len(row) != len(header))
-        raise JobError(f"{path} data row {bad} has {len(rows[bad])} fields; the header has {len(header)}.")
-    features = np.array([[_number(v) for j, v in enumerate(row) if j != at] for row in rows], np.float64)
-    return features.reshape(len(rows), len(header) - 1), [_label(row[at]) for row in rows]
+def _idx_pair(folder: Location, split: str | None) -> tuple[str, Location, Location]:
+    pairs = idx_set_names(folder.listdir())
+    if not pairs:
+        raise JobError(f"{folder.url} holds no IDX image/label pair (like t10k-images-idx3-ubyte.gz).")
+    name = split or ("t10k" if "t10k" in pairs else next(iter(pairs)) if len(pairs) == 1 else "")
+    if not name:
+        raise JobError(f"{folder.url} holds several IDX sets ({', '.join(pairs)}); pick one with --split.")
+    if name not in pairs:
+        raise JobError(f"{folder.url} has no set {name!r}; choose --split from {', '.join(pairs)}.")
+    images, labels = pairs[name]
+    return name, folder.child(images), folder.child(labels)
 
 
-def _number(text: str) -> float:
-    """A feature cell; an empty one is missing (NaN), which the scorer refuses for that row."""
-    try:
-        return float(text) if text.strip() else float("nan")
-    except ValueError:
-        return float("nan")
-
-
-def _label(text: str) -> Any:
-    """``3`` -> 3, ``0.5`` -> 0.5, anything else stays text (a class label name)."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text
-
-
-def _array_inputs(
-    features: np.ndarray, specs: Sequence[TensorSpec], divisor: float | None
-) -> dict[str, np.ndarray]:
-    if len(specs) != 1:
-        raise JobError(f"The model has {len(specs)} inputs; array data (IDX, npz, CSV) feeds one. Use JSONL.")
-    spec = specs[0]
-    inner = tuple(features.shape[1:])
-    wanted = tuple(spec.shape[1:])
-    values = features.astype(spec.dtype)
-    if divisor is not None:
-        values = values / np.asarray(divisor, dtype=spec.dtype)
-    if inner != wanted:
-        size = int(np.prod(inner, dtype=np.int64))
-        if -1 in wanted or size != int(np.prod(wanted, dtype=np.int64)):
-            raise JobError(
-                f"Data rows have shape {list(inner)}; input {spec.name!r} takes {list(spec.shape)}."
-            )
-        values = values.reshape((len(values), *wanted))
-    return {spec.name: values}
-
-
-def _jsonl_batch(lines: Sequence[bytes], first: int, specs: Sequence[TensorSpec]) -> Batch:
-    parsed: list[tuple[int, Any, Any]] = []
-    errors: list[tuple[int, str]] = []
-    for row, line in enumerate(lines, first):
-        try:
-            parsed.append((row, *wire.parse_row(row, line)))
-        except InvalidInput as exc:
-            errors.append((row, exc.message))
-    kept, inputs = _decodable(parsed, specs, errors)
-    rows = np.array([row for row, _, _ in kept], dtype=np.int64)
-    return Batch(rows, inputs, [label for _, _, label in kept], sorted(errors))
-
-
-def _decodable(
-    parsed: list[tuple[int, Any, Any]], specs: Sequence[TensorSpec], errors: list[tuple[int, str]]
-) -> tuple[list[tuple[int, Any, Any]], dict[str, np.ndarray]]:
-    """The rows whose instances decode (all at once when they all do), and their inputs."""
-    try:
-        return parsed, wire.decode_instances([i for _, i, _ in parsed], specs, _UNBOUNDED) if parsed else {}
-    except InvalidInput:
-        pass  # find the culprits row by row (rows may also just mix plain and named instances)
-    kept, parts = [], []
-    for row, instance, label in parsed:
-        try:
-            parts.append(wire.decode_instances([instance], specs, _UNBOUNDED))
-            kept.append((row, instance, label))
-        except InvalidInput as exc:
-            errors.append((row, exc.message))
-    try:
-        return kept, {
-            s.name: np.concatenate([part[s.name] for part in parts]) for s in specs
-        } if parts else {}
-    except ValueError as exc:
-        raise JobError(
-            f"JSONL rows {kept[0][0]}..{kept[-1][0]} have inputs of different shapes: {exc}"
-        ) from None
+def _npz_set(location: Location, split: str) -> tuple[Any, Any]:
+    if location.local:
+        sets = read_mnist_npz(location.path)
+    else:  # np.load needs a seekable file; Keras' mnist.npz is small enough to fetch first
+        with tempfile.TemporaryDirectory() as folder, location.open() as remote:
+            local = Path(folder) / location.name
+            local.write_bytes(remote.read())
+            sets = read_mnist_npz(local)
+    if split not in sets:
+        raise JobError(f"{location.url} has no set {split!r}; choose --split from {', '.join(sets)}.")
+    return sets[split].images, sets[split].labels

@@ -20,7 +20,15 @@ from service.errors import InvalidInput
 from service.models.card import TensorSpec
 from service.protocol.jsonio import Reader, decode_json
 from service.protocol.parameters import check_extension_parameters, scalar_parameters
-from service.protocol.tensors import Limits, check_batch_size, check_inputs, describe, fits, shape_text
+from service.protocol.tensors import (
+    Limits,
+    check_batch_size,
+    check_inputs,
+    check_tensor_bytes,
+    describe,
+    fits,
+    shape_text,
+)
 from service.protocol.v2.datatypes import BinarySection, convert, decode_tensor, spec_dtype_of, split_body
 
 _FIELDS = ("id", "parameters", "inputs", "outputs", "model_name", "model_version")
@@ -165,7 +173,13 @@ def _shape(value: Any, spec: TensorSpec, limits: Limits, where: str) -> tuple[in
         raise InvalidInput(f"{where} must have shape {shape_text(spec.shape)}; got {shape_text(shape)}.")
     if spec.shape[:1] == (-1,):
         check_batch_size(shape[0], limits, where)
+    # Known from the shape before a byte is decoded (UINT8 data for a float32 input grows fourfold).
+    check_tensor_bytes(math.prod(shape) * np.dtype(_storage(spec.dtype)).itemsize, limits, where)
     return shape
+
+
+def _storage(dtype: str) -> str:
+    return "object" if dtype == "string" else dtype
 
 
 def _json_data(

@@ -218,3 +218,44 @@ def test_version_gone_mid_job_fails_clearly(
         del registry.acquire
     assert code == 2 and "no longer serves model 'digits' version 1" in err
     assert len(list((tmp_path / ".state" / "digits-v1" / "chunks").glob("*.npz"))) == 2  # kept for a resume
+
+
+def test_every_format_of_the_same_digits_gives_the_same_figures(
+    run_cli: Run, served: AppAdapter, digits_idx: Path, tmp_path: Path
+) -> None:
+    """IDX (pixels / 255 by default), and CSV and Parquet of the raw pixels with --scale 255."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.evaluation.batch.conftest import IMAGES
+
+    flat = IMAGES.reshape(len(IMAGES), -1)
+    columns = [f"p{i}" for i in range(784)]
+    csv = tmp_path / "digits.csv"
+    lines = (",".join(map(str, row)) + f",{d}" for row, d in zip(flat.tolist(), DIGITS.tolist(), strict=True))
+    csv.write_text(",".join(columns) + ",label\n" + "\n".join(lines) + "\n")
+    parquet = tmp_path / "digits.parquet"
+    pq.write_table(
+        pa.table({**dict(zip(columns, flat.T, strict=True)), "label": DIGITS}), parquet, row_group_size=70
+    )
+    common = (
+        "--model",
+        "digits",
+        "--server",
+        APP_URL,
+        "--chunk-size",
+        40,
+        "--metrics",
+        "accuracy,log_loss,roc_auc",
+    )
+    for name, data in (
+        ("idx", (digits_idx,)),
+        ("csv", (csv, "--scale", 255)),
+        ("pq", (parquet, "--scale", 255)),
+    ):
+        code, _, err = run_cli(*common, "--data", *data, "--output", tmp_path / name)
+        assert code == 0, err
+    idx, table, columnar = (report(tmp_path / name) for name in ("idx", "csv", "pq"))
+    assert idx["metrics"] == table["metrics"] == columnar["metrics"]
+    assert idx["sample_count"] == table["sample_count"] == columnar["sample_count"] == len(DIGITS)
+    assert (table["data"]["format"], columnar["data"]["format"]) == ("csv", "parquet")

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from service.errors import JobError
+from service.evaluation.batch import runner
 from service.evaluation.batch.checkpoint import Checkpoint
+from service.evaluation.batch.formats.arrays import ArrayRows
+from service.evaluation.batch.locations import FileId
 from service.evaluation.batch.runner import gather, run
 from service.evaluation.batch.scoring import RowsRejected
 from service.evaluation.batch.sources import Source
@@ -52,7 +55,8 @@ def source(bad: tuple[int, ...] = BAD_ROWS, labels: list[object] | None = None) 
     features = XS.copy()
     features[list(bad)] = np.nan
     labels = labels if labels is not None else (2 * XS[:, 0] + 1).tolist()
-    return Source("csv", "fake", "fake rows", (("fake.csv", "0" * 64),), 0, labels, features=features)
+    rows = ArrayRows(features, labels)
+    return Source("csv", "fake", "fake rows", (FileId("fake.csv", "0" * 64),), True, rows, 0, N)
 
 
 def checkpoint(folder: Path, resume: bool | None = None) -> Checkpoint:
@@ -114,3 +118,49 @@ def test_gather_refuses_an_incomplete_state(tmp_path: Path) -> None:
     run(source(), FakeScorer(), state, 16, 1, True)
     with pytest.raises(JobError, match="accounts for 100 of 101 rows"):
         gather(state, 7, N + 1)
+
+
+class Watching(FakeScorer):
+    """Notes how many chunks the checkpoint holds each time it is asked to score."""
+
+    def __init__(self, state: Checkpoint, interrupt_at: int | None = None) -> None:
+        super().__init__()
+        self.state, self.interrupt_at, self.saved_when_called = state, interrupt_at, []
+
+    def score(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        self.saved_when_called.append(len(self.state.done()))
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super().score(inputs)
+
+
+def test_each_chunk_is_saved_as_soon_as_it_is_scored(tmp_path: Path) -> None:
+    state = checkpoint(tmp_path)
+    scorer = Watching(state)
+    run(source(()), scorer, state, chunk_size=10, concurrency=1, quiet=True)
+    # One thread, READ_AHEAD chunks handed out: chunk k is read only once chunk k - 2 is saved.
+    assert len(scorer.saved_when_called) == 10
+    assert all(saved >= k - runner.READ_AHEAD for k, saved in enumerate(scorer.saved_when_called))
+
+
+def test_progress_advances_chunk_by_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    real = runner.tqdm.update
+    monkeypatch.setattr(runner.tqdm, "update", lambda bar, n=1: (seen.append(n), real(bar, n))[1])
+    run(source(), FakeScorer(), checkpoint(tmp_path), chunk_size=16, concurrency=2, quiet=True)
+    assert sorted(seen) == sorted([16] * 6 + [4]) and sum(seen) == N
+
+
+def test_interrupted_by_ctrl_c_keeps_the_scored_chunks_and_resumes_the_rest(tmp_path: Path) -> None:
+    state = checkpoint(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run(source(()), Watching(state, interrupt_at=6), state, 10, 2, True)
+    saved = checkpoint(tmp_path).done()
+    assert 4 <= len(saved) <= 6  # the chunks scored before the interrupt, less at most one in flight
+    rescorer = FakeScorer()
+    resumed = run(source(()), rescorer, checkpoint(tmp_path), 10, 2, True)
+    whole = run(source(()), FakeScorer(), checkpoint(tmp_path / "whole"), 10, 2, True)
+    assert rescorer.calls == 10 - len(saved) and rescorer.rows == 10 * rescorer.calls
+    for name in ("rows", "labels", "scores"):
+        assert np.array_equal(getattr(resumed, name), getattr(whole, name))
+    assert resumed.errors == whole.errors == []
