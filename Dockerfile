@@ -3,7 +3,7 @@
 #
 #   docker build -t model-serving .
 #   make compose-secrets        # secrets/serving/tokens.yaml and client tokens (or: python -m service.auth new)
-#   docker run --rm -p 127.0.0.1:8501:8501 -v "$PWD/secrets/serving:/run/secrets/model-serving:ro" model-serving
+#   docker run --rm -p 127.0.0.1:8501:8501 -p 127.0.0.1:8500:8500 -v "$PWD/secrets/serving:/run/secrets/model-serving:ro" model-serving
 #   docker run ... -v "$PWD/models:/models:ro" model-serving                            # your own models
 #
 # Auth is on by default: AUTH_TOKENS_FILE points at /run/secrets/model-serving/tokens.yaml, where a
@@ -35,7 +35,10 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 # tensorflow/include holds C++ headers for building custom ops (~290 MB), never used at run time.
 # models/ may be absent from a checkout (git keeps no empty folders): make sure it exists to copy.
+# tensorflow-serving-api (the TF Serving gRPC API) alone: its `tensorflow` requirement would add a
+# second TensorFlow beside tensorflow-cpu (see the Makefile).
 RUN pip install --no-cache-dir . \
+    && pip install --no-cache-dir --no-deps "tensorflow-serving-api==$(python -c 'from importlib.metadata import version; print(*version("tensorflow-cpu").split(".")[:2], sep=".")').*" \
     && rm -rf /opt/venv/lib/python3*/site-packages/tensorflow/include \
     && mkdir -p models
 
@@ -69,6 +72,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DATA_DIR=/var/lib/serving \
     HOST=0.0.0.0 \
     PORT=8501 \
+    GRPC_PORT=8500 \
     WORKERS=2 \
     THREADS=16 \
     TF_INTRA_OP_THREADS=0 \
@@ -79,7 +83,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER ${UID}:${UID}
 WORKDIR /home/serving
 VOLUME ["/var/lib/serving"]
-EXPOSE 8501
+# 8501: REST (TF Serving v1, V2, admin, metrics); 8500: gRPC (TF Serving's and V2's services).
+EXPOSE 8501 8500
 
 # Ready = models loaded (503 before). urlopen raises on any non-2xx, which exits 1.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \

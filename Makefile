@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8501
+GRPC_PORT ?= 8500
 MODEL_REPOSITORY ?= models
 MNIST_DIR ?= ../shared/data/mnist
-export HOST PORT MODEL_REPOSITORY MNIST_DIR
+export HOST PORT GRPC_PORT MODEL_REPOSITORY MNIST_DIR
 
 # The token file `make serve` reads (README "Security"); empty: no auth, for loopback use.
 AUTH_TOKENS_FILE ?=
@@ -18,8 +19,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# TF Serving's generated gRPC API. Its wheel requires `tensorflow`, which would install a second,
+# full TensorFlow beside tensorflow-cpu; its modules need only the protos tensorflow-cpu ships. So
+# it goes in alone, at the installed TensorFlow's minor version (service/grpc/generated.py checks).
+TF_MINOR = $$($(BIN)/python -c 'from importlib.metadata import version; print(*version("tensorflow-cpu").split(".")[:2], sep=".")')
+
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps "tensorflow-serving-api==$(TF_MINOR).*"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

@@ -37,6 +37,14 @@ def _wrk_version() -> str:
     return (done.stdout or done.stderr).split(" [", 1)[0].strip() or "unknown"
 
 
+def _h2load_version() -> str:
+    try:
+        done = subprocess.run(["h2load", "--version"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    return done.stdout.strip() or "unknown"
+
+
 def _isa() -> str:
     flags = set(_first("/proc/cpuinfo", "flags").split())
     wanted = ("avx2", "avx512f", "avx512_vnni", "amx_tile")
@@ -56,7 +64,7 @@ def describe() -> dict[str, str]:
         "Flask / gunicorn / orjson / pysimdjson": " / ".join(
             _version(p) for p in ("flask", "gunicorn", "orjson", "pysimdjson")
         ),
-        "Load generator": _wrk_version(),
+        "Load generator": f"{_wrk_version()}; for gRPC {_h2load_version()}",
     }
 
 

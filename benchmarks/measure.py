@@ -6,6 +6,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 
+from benchmarks.grpcload import run_h2load
 from benchmarks.loadgen import Body, WrkResult, run_wrk
 from benchmarks.machine import CpuWindow, loadavg
 from benchmarks.scenarios import Scenario
@@ -57,7 +58,7 @@ def measure(server: Server, scenario: Scenario, body: Body, plan: Plan, round_: 
     """Warm up, then run until a run sees little foreign CPU (or retries run out); keep the calmest."""
     threads = wrk_threads(scenario.connections)
     if plan.warmup > 0:
-        run_wrk(server.url, body, scenario.connections, plan.warmup, threads, server.token)
+        drive(server, scenario, body, plan.warmup, threads)
         time.sleep(SETTLE)
     runs: list[Measurement] = []
     while len(runs) <= plan.retries:
@@ -74,7 +75,7 @@ def _measure_once(
     pids = [server.process.pid, *server.workers()]
     batches = batch_totals(server)
     cpu_before, window, started = cpu_seconds(pids), CpuWindow.open(), time.perf_counter()
-    result = run_wrk(server.url, body, scenario.connections, seconds, threads, server.token)
+    result = drive(server, scenario, body, seconds, threads)
     elapsed = time.perf_counter() - started
     busy, wrk_cpu = window.close()
     server_cpu = cpu_seconds(pids) - cpu_before
@@ -92,6 +93,14 @@ def _measure_once(
         loadavg(),
         batch=rows / calls if calls else None,
     )
+
+
+def drive(server: Server, scenario: Scenario, body: Body, seconds: float, threads: int) -> WrkResult:
+    """wrk for the HTTP scenarios, h2load for the gRPC ones: the same connections, one call in flight each."""
+    if scenario.grpc:
+        assert server.grpc_target is not None, f"{server.name} serves no gRPC"
+        return run_h2load(server.grpc_target, body, scenario.connections, seconds, threads, server.token)
+    return run_wrk(server.url, body, scenario.connections, seconds, threads, server.token)
 
 
 def _metrics(server: Server) -> str:

@@ -67,6 +67,12 @@ def _method(r: Results) -> list[str]:
         " calmest kept. wrk runs on the same 2 cores with 1 thread (2 from 16 connections up), so its"
         " CPU is taken from the servers: *wrk CPU* says how much. After each wrk run the script pauses"
         " 0.5 s so requests wrk abandoned when it stopped do not queue ahead of the next run's.",
+        "- **gRPC rows**: the same server's gRPC port (`GRPC_PORT`) driven by h2load (`-m1`: one call in"
+        " flight per connection, as wrk keeps one request per connection), posting one prebuilt gRPC"
+        " message: TF Serving's PredictRequest (tensor_content) or the ModelInferRequest"
+        " tritonclient.grpc builds (raw_input_contents). h2load's CPU shows under *wrk CPU*; its"
+        " percentiles come from its per-call log; failed calls (HTTP 200 with a non-OK grpc-status)"
+        " are counted by the service's metrics with the HTTP status of their outcome.",
         "- **Columns**: *CPU ms/req* is the server's own CPU time (all its processes, user + system)"
         " per answered request, less sensitive to machine noise than req/s; *rows/call* is the mean"
         " batch the model was called with (from the service's `serving_batch_size` histogram).",

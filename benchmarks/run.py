@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from benchmarks import report
+from benchmarks.grpcload import find_h2load
 from benchmarks.launch import (
     MODEL,
     latest_version,
@@ -124,7 +125,7 @@ def benchmark(args: argparse.Namespace, logdir: Path, stack: contextlib.ExitStac
         for server in servers:
             if server.name != "baseline" or scenario.baseline:
                 results.accuracy[(scenario.key, server.name)] = check_answer(
-                    server.url, scenario, bodies[scenario.key], labels
+                    server.url, server.grpc_target, scenario, bodies[scenario.key], labels, server.token
                 )
     plan = Plan(args.seconds, args.warmup, args.max_foreign, args.retries)
     for round_ in range(args.rounds):
@@ -156,6 +157,8 @@ def _progress(m: Measurement, logdir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     find_wrk()  # exits with the install hint when missing
+    if any(s.grpc for s in chosen_scenarios(args.scenarios)):
+        find_h2load()
     if not (args.model_repository / MODEL).is_dir():
         sys.exit(f"error: {args.model_repository}/{MODEL} does not exist; train it with make train.")
     signal.signal(signal.SIGTERM, _abort)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from benchmarks import grpcload
 from benchmarks.loadgen import Body
 from benchmarks.payloads import BINARY_HEADER, tfs_rows, v2_binary
 
@@ -20,9 +21,16 @@ class Scenario:
     connections: int
     binary: bool = False  # V2 with binary tensors; otherwise TF Serving row JSON
     baseline: bool = True  # the unbatched Flask app speaks this protocol
+    grpc: bool = False  # over gRPC (h2load): V2 ModelInfer when binary, else TF Serving Predict
 
     def body(self, images: np.ndarray, model: str) -> Body:
         batch = images[: self.instances]
+        if self.grpc:
+            return (
+                grpcload.v2_infer_body(batch, model)
+                if self.binary
+                else grpcload.tfs_predict_body(batch, model)
+            )
         if not self.binary:
             return Body(f"/v1/models/{model}:predict", tfs_rows(batch))
         data, header_length = v2_binary(batch)
@@ -32,6 +40,14 @@ class Scenario:
 SCENARIOS = (
     Scenario("json1-c1", "One instance per request, TF Serving JSON, 1 connection", 1, 1),
     Scenario("json1-c16", "One instance per request, TF Serving JSON, 16 connections", 1, 16),
+    Scenario(
+        "grpc1-c16",
+        "One instance per request, TF Serving gRPC Predict, 16 connections",
+        1,
+        16,
+        baseline=False,
+        grpc=True,
+    ),
     Scenario("json1-c64", "One instance per request, TF Serving JSON, 64 connections", 1, 64),
     Scenario("json64-c16", "64 instances per request, TF Serving JSON, 16 connections", 64, 16),
     Scenario(
@@ -41,6 +57,15 @@ SCENARIOS = (
         8,
         binary=True,
         baseline=False,
+    ),
+    Scenario(
+        "grpc1024-c8",
+        "1,024 instances per request, V2 gRPC ModelInfer (raw tensors), 8 connections",
+        1024,
+        8,
+        binary=True,
+        baseline=False,
+        grpc=True,
     ),
 )
 
@@ -72,9 +97,19 @@ def predicted_classes(scenario: Scenario, headers: dict[str, str], payload: byte
 
 
 def check_answer(
-    url: str, scenario: Scenario, body: Body, labels: np.ndarray, token: str | None = None
+    url: str,
+    grpc_target: str | None,
+    scenario: Scenario,
+    body: Body,
+    labels: np.ndarray,
+    token: str | None = None,
 ) -> float:
-    """POST the scenario's body once; return the accuracy of the answer (raises on a wrong shape)."""
+    """Send the scenario's body once; return the accuracy of the answer (raises on a wrong shape)."""
+    if scenario.grpc:
+        if grpc_target is None:
+            raise ValueError(f"{url} serves no gRPC for scenario {scenario.key}.")
+        classes = grpcload.predicted_classes(grpc_target, body, scenario.instances, token)
+        return float((classes == labels[: scenario.instances]).mean())
     status, headers, payload = post(url, body, token=token)
     if status != 200:
         raise RuntimeError(f"{url}{body.path} answered {status}: {payload[:200]!r}")

@@ -47,9 +47,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Server:
     """A gunicorn master in its own session; ``stop()`` ends it and its workers, nothing else."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        port: int,
+        log: Path,
+        grpc_port: int | None = None,
+    ) -> None:
         self.name, self.port, self.log = name, port, log
         self.url = f"http://{HOST}:{port}"
+        self.grpc_target = f"{HOST}:{grpc_port}" if grpc_port else None
         self.token: str | None = None  # a bearer token for every request to it (wrk's, /metrics probes)
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.perf_counter()
@@ -99,12 +108,14 @@ def start_service(
     repository: Path, logdir: Path, name: str = "ours", settings: dict[str, str] | None = None
 ) -> Server:
     """``python -m service`` on its default settings (or with ``settings`` as env overrides)."""
-    port = free_port()
+    port, grpc_port = free_port(), free_port()  # a private gRPC port: SO_REUSEPORT would share 8500
     metrics_dir = tempfile.mkdtemp(prefix="metrics-", dir=logdir)
-    env = clean_env(HOST=HOST, PORT=str(port), MODEL_REPOSITORY=str(repository), **(settings or {}))
+    env = clean_env(HOST=HOST, PORT=str(port), GRPC_PORT=str(grpc_port), MODEL_REPOSITORY=str(repository))
+    env.update(settings or {})
     env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     env["DATA_DIR"] = str(logdir / "var")
-    return Server(name, [sys.executable, "-m", "service"], env, port, logdir / f"service-{port}.log")
+    command = [sys.executable, "-m", "service"]
+    return Server(name, command, env, port, logdir / f"service-{port}.log", int(env["GRPC_PORT"]) or None)
 
 
 def start_baseline(model_dir: Path, name: str, workers: int, intra_op: int, logdir: Path) -> Server:

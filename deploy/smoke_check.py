@@ -5,6 +5,9 @@ Standard library only, so it runs in the serving image (compose service ``smoke`
     python deploy/smoke_check.py --server http://127.0.0.1:8501 [--model mnist] [--timeout 120] \
         [--token-file smoke.token]
 
+``--grpc host:8500`` also checks the gRPC port (readiness and a V2 ModelInfer); that step needs
+tritonclient[grpc], which the serving image has.
+
 The model's inputs are read from its V2 metadata and filled with zeros, so the check works for
 whatever models the repository holds. With ``--token-file`` (a token with the ``infer`` and
 ``metrics`` scopes) every request carries it, and the check also makes sure the server refuses a
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="model to query (default: the first READY one)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness")
     parser.add_argument("--token-file", help="file holding a bearer token (scopes infer and metrics)")
+    parser.add_argument("--grpc", help="host:port of the gRPC server to check too (needs tritonclient[grpc])")
     args = parser.parse_args(argv)
     try:
         token = None if args.token_file is None else read_token(args.token_file)
@@ -121,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             if "outputs" not in reply:
                 raise SystemExit(f"FAIL: v1 predict answered without 'outputs': {str(reply)[:300]}")
             print(f"v1 predict {name}: ok")
+        if args.grpc:
+            check_grpc(args.grpc, name, request, token)
         exposition = call(args.server, "/metrics", token=token)
         if "serving_requests_total" not in exposition:
             raise SystemExit("FAIL: /metrics has no serving_requests_total.")
@@ -135,6 +141,32 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("smoke check passed")
     return 0
+
+
+def check_grpc(target: str, name: str, request: dict[str, Any], token: str | None) -> None:
+    """The V2 gRPC service: ready, and the same zeros request answered (with the token as metadata)."""
+    import numpy as np  # the serving image has them; the HTTP steps above need only the stdlib
+    import tritonclient.grpc as triton
+    from tritonclient.utils import InferenceServerException, triton_to_np_dtype
+
+    client = triton.InferenceServerClient(target)
+    headers = None if token is None else {"authorization": f"Bearer {token}"}
+    try:
+        if not client.is_server_ready(client_timeout=30):
+            raise SystemExit(f"FAIL: gRPC {target} says it is not ready.")
+        inputs = []
+        for tensor in request["inputs"]:
+            item = triton.InferInput(tensor["name"], tensor["shape"], tensor["datatype"])
+            dtype = object if tensor["datatype"] == "BYTES" else triton_to_np_dtype(tensor["datatype"])
+            item.set_data_from_numpy(np.array(tensor["data"], dtype=dtype).reshape(tensor["shape"]))
+            inputs.append(item)
+        result = client.infer(name, inputs, headers=headers, client_timeout=30)
+    except InferenceServerException as exc:
+        raise SystemExit(f"FAIL: gRPC {target}: {exc}") from exc
+    finally:
+        client.close()
+    outputs = [(o.name, list(o.shape)) for o in result.get_response().outputs]
+    print(f"grpc infer {name}: outputs {outputs}")
 
 
 def _nested(tensor: dict[str, Any]) -> Any:

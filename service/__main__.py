@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> None:
     except (ModelConfigError, TokenFileError) as exc:
         sys.exit(f"error: {exc}")
     scheme = "https" if settings.tls_cert else "http"
-    print(f"Serving {settings.model_repository} on {scheme}://{settings.host}:{settings.port}", flush=True)
+    grpc = f", gRPC on {settings.host}:{settings.grpc_port}" if settings.grpc_port else ", gRPC off"
+    print(
+        f"Serving {settings.model_repository} on {scheme}://{settings.host}:{settings.port}{grpc}", flush=True
+    )
     if settings.auth_tokens_file is None and not _loopback(settings.host):
         print(
             f"warning: {settings.host} is reachable from other machines and no AUTH_TOKENS_FILE is set: "

@@ -21,6 +21,8 @@ class Settings:
     model_config: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8501
+    # The gRPC front door (TF Serving's and the V2 services) in the same workers; 0 turns it off.
+    grpc_port: int = 8500
     workers: int = 2
     threads: int = 16
     # TensorFlow's own thread pools per worker; workers x intra-op threads should fit the cores.
@@ -100,6 +102,7 @@ ENV = {
     "MODEL_CONFIG": "model_config",
     "HOST": "host",
     "PORT": "port",
+    "GRPC_PORT": "grpc_port",
     "WORKERS": "workers",
     "THREADS": "threads",
     "TF_INTRA_OP_THREADS": "tf_intra_op_threads",
@@ -202,6 +205,10 @@ def _check(settings: Settings) -> Settings:
     for name in (*seconds, "quality_interval"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{name} must be a positive number of seconds.")
+    if not 0 <= settings.grpc_port <= 65535 or settings.grpc_port == settings.port:
+        raise SettingsError(
+            f"GRPC_PORT must be 0 (off) or a port from 1 to 65535 other than PORT; got {settings.grpc_port}."
+        )
     if settings.batch_timeout < 0:
         raise SettingsError("batch_timeout must be >= 0 seconds.")
     if settings.rate_limit is not None:

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from service.batching.arrays import row_count
-from service.errors import CardError, InvalidInput, NotFound, Unavailable
+from service.errors import CardError, DeadlineExceeded, InvalidInput, NotFound, Unavailable
 from service.metrics import RequestRecord
 from service.models.card import ModelCard
 from service.models.outputs import (
     PROBABILITIES,
     PROBABILITY,
+    OutputOptions,
     derive,
     derived_specs,
     output_names,
@@ -82,69 +83,123 @@ class Inference:
         self, endpoint: str, ref: ModelRef, body: bytes, header_length: int | None, record: RequestRecord
     ) -> Answer:
         """Answer a model-running request (``endpoint``: a key of HANDLERS) on the event loop."""
-        with self._serving(ref, record) as (servable, card):
-            record.resolved = time.monotonic()
+        with self.serving(ref, record) as (servable, card):
             answer = await HANDLERS[endpoint](self, servable, card, body, header_length, record)
             record.encoded = time.monotonic()
             return answer
 
     @contextmanager
-    def _serving(self, ref: ModelRef, record: RequestRecord) -> Iterator[tuple[Servable, ModelCard]]:
+    def serving(self, ref: ModelRef, record: RequestRecord) -> Iterator[tuple[Servable, ModelCard]]:
         """The version ``ref`` resolves to, held (in flight) until the block ends."""
         with self.registry.acquire(ref.name, ref.version, ref.label) as servable:
             record.model, record.version = ref.name, str(servable.version)
+            record.resolved = time.monotonic()
             assert servable.card is not None  # AVAILABLE servables always carry their card
             yield servable, servable.card
 
-    async def _predict(self, servable: Servable, inputs: Arrays, record: RequestRecord) -> Arrays:
+    async def _predict(
+        self, servable: Servable, inputs: Arrays, record: RequestRecord, budget: float | None = None
+    ) -> Arrays:
         record.instances = row_count(inputs)
         check_tensor_bytes(tensor_bytes(inputs), self.limits)
         record.decoded = time.monotonic()
-        outputs = await servable.predict_async(inputs, timeout=self.timeout, timing=record)
+        outputs = await self._batched(servable, inputs, record, budget)
         record.predicted = time.monotonic()
         if servable.name in self.watched:
             assert servable.card is not None
             record.observed = Observation(servable.card, servable.version, inputs, outputs)
         return outputs
 
+    async def _batched(
+        self, servable: Servable, inputs: Arrays, record: RequestRecord, budget: float | None
+    ) -> Arrays:
+        """The batcher's answer within REQUEST_TIMEOUT, or within ``budget`` when that is sooner."""
+        if budget is None or budget >= self.timeout:
+            return await servable.predict_async(inputs, timeout=self.timeout, timing=record)
+        started = time.monotonic()
+        try:
+            return await servable.predict_async(inputs, timeout=budget, timing=record)
+        except Unavailable as exc:
+            # Queue full or shutting down is not the deadline (uvloop's timers may fire a ms early).
+            if time.monotonic() - started < budget - 0.01:
+                raise
+            raise DeadlineExceeded(
+                f"The deadline passed before model {servable.name!r} version {servable.version} ran the request."
+            ) from exc
+
+    # ---- protocol-neutral steps on decoded arrays: the HTTP handlers below and the gRPC servicers --
+    # ``budget`` is how long the caller can still wait (a gRPC deadline); it caps REQUEST_TIMEOUT.
+    async def predict_arrays(
+        self,
+        servable: Servable,
+        card: ModelCard,
+        inputs: Arrays,
+        options: OutputOptions,
+        record: RequestRecord,
+        budget: float | None = None,
+    ) -> Arrays:
+        """The signature's outputs for ``inputs`` plus the probability outputs ``options`` call for."""
+        return derive(await self._predict(servable, inputs, record, budget), card, options)
+
+    async def classify_scores(
+        self,
+        servable: Servable,
+        card: ModelCard,
+        inputs: Arrays,
+        record: RequestRecord,
+        budget: float | None = None,
+    ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """[examples, classes] scores and the class labels, as :classify answers (binary: 1 - p, p)."""
+        outputs = await self._predict(servable, inputs, record, budget)
+        if card.task == "binary":
+            p = outputs[PROBABILITY].reshape(-1, 1)
+            return np.hstack([1.0 - p, p]), card.class_labels or ("0", "1")
+        return outputs[PROBABILITIES], card.class_labels or ()
+
+    async def regress_values(
+        self,
+        servable: Servable,
+        card: ModelCard,
+        inputs: Arrays,
+        record: RequestRecord,
+        budget: float | None = None,
+    ) -> np.ndarray:
+        """One predicted value per example, as :regress answers."""
+        outputs = await self._predict(servable, inputs, record, budget)
+        return outputs[card.outputs[0].name].reshape(-1)
+
     # ---- TF Serving REST --------------------------------------------------------------------
     async def tfs_predict(
         self, servable: Servable, card: ModelCard, body: bytes, _: int | None, record: RequestRecord
     ) -> Answer:
         request = decode_predict(body, card.inputs, self.limits)
-        _check_signature(card, request.signature_name)
+        check_signature(card, request.signature_name)
         options = parse_options(request.parameters, card)
-        outputs = await self._predict(servable, request.inputs, record)
-        return encode_predict(derive(outputs, card, options), request.columnar), JSON_HEADERS
+        outputs = await self.predict_arrays(servable, card, request.inputs, options, record)
+        return encode_predict(outputs, request.columnar), JSON_HEADERS
 
     async def tfs_classify(
         self, servable: Servable, card: ModelCard, body: bytes, _: int | None, record: RequestRecord
     ) -> Answer:
-        if card.task not in ("classification", "binary"):
-            raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :regress or :predict.")
+        check_task(card, "classify")
         inputs, signature_name, _parameters = decode_examples(body, card.inputs, self.limits)
-        _check_signature(card, signature_name)
-        outputs = await self._predict(servable, inputs, record)
-        if card.task == "binary":
-            p = outputs[PROBABILITY].reshape(-1, 1)
-            return encode_classify(np.hstack([1.0 - p, p]), card.class_labels or ("0", "1")), JSON_HEADERS
-        return encode_classify(outputs[PROBABILITIES], card.class_labels or ()), JSON_HEADERS
+        check_signature(card, signature_name)
+        scores, labels = await self.classify_scores(servable, card, inputs, record)
+        return encode_classify(scores, labels), JSON_HEADERS
 
     async def tfs_regress(
         self, servable: Servable, card: ModelCard, body: bytes, _: int | None, record: RequestRecord
     ) -> Answer:
-        if card.task != "regression" or len(card.outputs) != 1:
-            raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :classify or :predict.")
+        check_task(card, "regress")
         inputs, signature_name, _parameters = decode_examples(body, card.inputs, self.limits)
-        _check_signature(card, signature_name)
-        outputs = await self._predict(servable, inputs, record)
-        return encode_regress(outputs[card.outputs[0].name].reshape(-1)), JSON_HEADERS
+        check_signature(card, signature_name)
+        return encode_regress(await self.regress_values(servable, card, inputs, record)), JSON_HEADERS
 
     def tfs_status(self, ref: ModelRef) -> dict[str, Any]:
         return model_status(self.registry.status(ref.name, ref.version, ref.label))
 
     def tfs_metadata(self, ref: ModelRef, record: RequestRecord) -> dict[str, Any]:
-        with self._serving(ref, record) as (servable, card):
+        with self.serving(ref, record) as (servable, card):
             return tfs_model_metadata(
                 card.name, servable.version, card.signature_name, card.inputs, card.outputs
             )
@@ -161,12 +216,13 @@ class Inference:
         request = decode_infer(body, header_length, card.inputs, self.limits)
         options = parse_options(request.parameters, card)
         check_requested_outputs(request, output_names(card, options))
-        outputs = derive(await self._predict(servable, request.inputs, record), card, options)
-        source = PROBABILITIES if card.task == "classification" else None
-        return encode_infer(card.name, str(card.version), outputs, request, card.class_labels, source)
+        outputs = await self.predict_arrays(servable, card, request.inputs, options, record)
+        return encode_infer(
+            card.name, str(card.version), outputs, request, card.class_labels, classification_source(card)
+        )
 
     def v2_metadata(self, ref: ModelRef, record: RequestRecord) -> dict[str, Any]:
-        with self._serving(ref, record) as (servable, card):
+        with self.serving(ref, record) as (servable, card):
             versions = [str(s.version) for s in self.registry.status(ref.name) if s.state == AVAILABLE]
             if ref.version is not None:
                 versions = [str(servable.version)]
@@ -244,11 +300,25 @@ class Inference:
         return self.registry.repository.version_dir(name, version) / ASSETS_EXTRA_DIR / CURVES_FILE
 
 
-def _check_signature(card: ModelCard, requested: str | None) -> None:
+def check_signature(card: ModelCard, requested: str | None) -> None:
+    """Refuse a signature name other than the model's one serving signature (empty: that one)."""
     if requested not in (None, "", card.signature_name):
         raise InvalidInput(
             f"Serving signature {requested!r} not found; model {card.name!r} has {card.signature_name!r}."
         )
+
+
+def check_task(card: ModelCard, verb: str) -> None:
+    """Refuse :classify of a regressor and :regress of a classifier (``verb``: classify or regress)."""
+    if verb == "classify" and card.task not in ("classification", "binary"):
+        raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :regress or :predict.")
+    if verb == "regress" and (card.task != "regression" or len(card.outputs) != 1):
+        raise InvalidInput(f"Model {card.name!r} is a {card.task} model; use :classify or :predict.")
+
+
+def classification_source(card: ModelCard) -> str | None:
+    """The output whose classes ``card.class_labels`` name (V2's classification extension labels it)."""
+    return PROBABILITIES if card.task == "classification" else None
 
 
 HANDLERS: dict[str, Handler] = {

@@ -27,6 +27,9 @@ class Server:
 
     def __init__(self, repository: Path, log_path: Path, **env: Any) -> None:
         self.port = free_port()
+        # Its own gRPC port too: servers sharing one (SO_REUSEPORT) would quietly split its calls.
+        self.grpc_port = free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.scheme = "https" if env.get("TLS_CERT") else "http"
         self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         self.verify: str | bool = str(env["TLS_CERT"]) if env.get("TLS_CERT") else True
@@ -35,6 +38,7 @@ class Server:
             **os.environ,
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
+            "GRPC_PORT": str(self.grpc_port),
             "MODEL_REPOSITORY": str(repository),
             "WORKERS": "2",
             "THREADS": "8",

@@ -12,6 +12,7 @@ from service.config import SettingsError, load_settings
 def test_defaults() -> None:
     settings = load_settings({})
     assert settings.port == 8501 and settings.host == "127.0.0.1"
+    assert settings.grpc_port == 8500  # TF Serving's gRPC port beside its REST one
     assert settings.model_repository == Path("models")
     assert settings.max_body_bytes == 64 * 1024 * 1024
     assert settings.batching and not settings.allow_nonfinite
@@ -42,11 +43,19 @@ def test_model_config_defaults_to_repository_file(tmp_path: Path) -> None:
         ({"POLL_INTERVAL": "-1"}, "poll_interval"),
         ({"BATCH_TIMEOUT": "-0.5"}, "batch_timeout"),
         ({"WORKERS": "0"}, "workers"),
+        ({"GRPC_PORT": "-1"}, "GRPC_PORT must be 0 .off. or a port"),
+        ({"GRPC_PORT": "70000"}, "got 70000"),
+        ({"GRPC_PORT": "8501"}, "other than PORT"),
     ],
 )
 def test_bad_values_are_refused(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(SettingsError, match=fragment):
         load_settings(env)
+
+
+def test_grpc_port_zero_turns_grpc_off() -> None:
+    assert load_settings({"GRPC_PORT": "0"}).grpc_port == 0
+    assert load_settings({"GRPC_PORT": "9500"}).grpc_port == 9500
 
 
 def test_intra_op_threads_share_the_cores() -> None:

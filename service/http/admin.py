@@ -19,6 +19,9 @@ from service.files import append_line
 from service.models.config import ModelConfigError, ModelEntry, parse_entry
 
 ACTIONS = {"v2_repository_load": "load", "v2_repository_unload": "unload"}  # endpoint -> audited action
+LOAD_PARAMETERS, UNLOAD_PARAMETERS = ("config",), ("unload_dependents",)
+# Triton's repository index names the registry's states its own way.
+INDEX_STATES = {"AVAILABLE": "READY", "END": "UNAVAILABLE"}
 
 
 def _parameters(body: bytes, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -30,7 +33,11 @@ def _parameters(body: bytes, allowed: tuple[str, ...], what: str) -> dict[str, A
         raise InvalidInput(f"The {what} request body is not valid JSON: {exc}.") from None
     if not isinstance(doc, dict) or set(doc) - {"parameters"}:
         raise InvalidInput(f'A {what} request body is {{"parameters": {{...}}}}; got {str(doc)[:80]}.')
-    parameters = doc.get("parameters") or {}
+    return check_parameters(doc.get("parameters") or {}, allowed, what)
+
+
+def check_parameters(parameters: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+    """A request's parameters (from a JSON body or a gRPC message), refusing names the action lacks."""
     unknown = sorted(set(parameters) - set(allowed)) if isinstance(parameters, dict) else ["(not an object)"]
     if unknown:
         raise InvalidInput(f"Unknown {what} parameter(s) {unknown}; this server takes {list(allowed)}.")
@@ -39,7 +46,11 @@ def _parameters(body: bytes, allowed: tuple[str, ...], what: str) -> dict[str, A
 
 def load_override(body: bytes, name: str) -> ModelEntry | None:
     """The serving settings a load request gives for model ``name``, or None to use serving.yaml's."""
-    config = _parameters(body, ("config",), "load").get("config")
+    return config_override(_parameters(body, LOAD_PARAMETERS, "load").get("config"), name)
+
+
+def config_override(config: Any, name: str) -> ModelEntry | None:
+    """A load request's ``config`` parameter (JSON text or an object) as model ``name``'s settings."""
     if config is None:
         return None
     try:
@@ -53,9 +64,18 @@ def load_override(body: bytes, name: str) -> ModelEntry | None:
 
 def check_unload_body(body: bytes, name: str) -> None:
     """An unload request may only say ``unload_dependents`` (no model here has dependents)."""
-    flag = _parameters(body, ("unload_dependents",), "unload").get("unload_dependents", False)
+    check_unload_parameters(_parameters(body, UNLOAD_PARAMETERS, "unload"), name)
+
+
+def check_unload_parameters(parameters: dict[str, Any], name: str) -> None:
+    flag = parameters.get("unload_dependents", False)
     if not isinstance(flag, bool):
         raise InvalidInput(f"unload_dependents for model {name!r} must be true or false.")
+
+
+def repository_index(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inference.model_index()'s entries with Triton's state names (READY, UNAVAILABLE...)."""
+    return [{**entry, "state": INDEX_STATES.get(entry["state"], entry["state"])} for entry in entries]
 
 
 class AuditLog:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from a2wsgi import WSGIMiddleware
 from flask import Flask
@@ -47,6 +47,9 @@ from service.models.registry import Registry
 from service.protocol.tensors import Limits
 from service.quality.monitor import Quality, build_quality
 from service.tracing import Tracer, build_tracer
+
+if TYPE_CHECKING:  # grpc is imported in the workers only, when the lifespan starts it
+    from service.grpc.server import GrpcServer
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,9 @@ class ServingApp:
     ) -> None:
         self.inference = inference
         self.registry: Registry = inference.registry
+        self.settings = settings
+        self.grpc: GrpcServer | None = None  # this worker's gRPC server, once the lifespan starts it
+        self._grpc_stop: asyncio.Future[None] | None = None
         self.max_body = settings.max_body_bytes
         self.body_timeout = settings.body_timeout
         self.budget = Budget(settings.max_inflight_bytes)
@@ -275,8 +281,17 @@ class ServingApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self._start_grpc()
+                except Exception as exc:  # e.g. GRPC_PORT taken: gunicorn stops instead of looping boots
+                    log.exception("The gRPC server did not start")
+                    await send({"type": "lifespan.startup.failed", "message": f"gRPC: {exc}"})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.begin_shutdown()
+                if self._grpc_stop is not None:  # in-flight gRPC calls finish before the models drain
+                    await self._grpc_stop
                 # Draining waits for in-flight requests, which need this loop to finish: off the loop.
                 await asyncio.get_running_loop().run_in_executor(None, self.registry.stop)
                 await asyncio.get_running_loop().run_in_executor(None, self.close_extras)
@@ -290,6 +305,21 @@ class ServingApp:
         if self.tracer is not None:
             self.tracer.close()
             self.tracer = None
+
+    def begin_shutdown(self) -> None:
+        """Stop taking gRPC calls and let those in flight finish; on the loop, at SIGTERM (a gunicorn
+        hook calls it, so gRPC drains while gunicorn drains HTTP) or else at the lifespan shutdown."""
+        if self.grpc is not None and self._grpc_stop is None:
+            self._grpc_stop = asyncio.ensure_future(self.grpc.stop())
+
+    async def _start_grpc(self) -> None:
+        """The gRPC front door on this worker's loop, unless GRPC_PORT is 0."""
+        if self.settings.grpc_port:
+            from service.grpc.server import GrpcServer  # grpc and TensorFlow's protos: workers only
+
+            self.grpc = await GrpcServer.start(
+                self.settings, self.inference, self.guard, self.audit, self.quality, self.tracer
+            )
 
 
 def _replay(data: bytes) -> Receive:

@@ -92,14 +92,21 @@ class Guard:
             return ""
         if route.writes and head.origin is not None:
             self._check_browser_write(head, scheme)
+        return self.authorize(route.scope, model, head.authorization, client)
+
+    def authorize(self, scope: str, model: str | None, authorization: str | None, client: str) -> str:
+        """Steps 3 and 4 alone, for any protocol: the token's scope for ``model``, then the rate limit.
+
+        ``authorization`` is the ``Bearer <token>`` credential (an HTTP header, or gRPC metadata).
+        """
         name = ""
         if self.tokens is not None:
             try:
-                principal = self.tokens.current().authenticate(head.authorization)
+                principal = self.tokens.current().authenticate(authorization)
             except Unauthorized:
                 self._spend(f"address {client}", "-")
                 raise
-            principal.require(route.scope, model)
+            principal.require(scope, model)
             name = principal.name
         self._spend(f"token {name}" if name else f"address {client}", name or "-")
         return name

@@ -148,9 +148,7 @@ def v2_models() -> Response:
 
 
 def v2_repository_index() -> Response:
-    states = {"AVAILABLE": "READY", "END": "UNAVAILABLE"}
-    index = [{**e, "state": states.get(e["state"], e["state"])} for e in _inference().model_index()]
-    return json_response(index)
+    return json_response(admin.repository_index(_inference().model_index()))
 
 
 def v2_repository_load(name: str) -> Response:

@@ -9,6 +9,10 @@
 - SIGTERM: the worker takes the connections already queued on the listening socket before
   closing it (closing a socket with a backlog resets every connection in it), then serves what it
   has, each response saying ``Connection: close``, and runs the app's shutdown once they are done.
+  The app's gRPC server is told at once (``begin_shutdown``), so it stops taking calls and lets
+  those in flight finish while HTTP drains, instead of after.
+- An app whose lifespan startup fails (the gRPC port taken) stops gunicorn with a boot error, as
+  gunicorn's own asgi worker does, instead of being rebooted forever.
 
 gunicorn's settings reach it as usual (``worker_class`` in :mod:`service.http.server`); the header
 timeout travels in the service's Settings, which the gunicorn application object carries.
@@ -24,7 +28,8 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
-from gunicorn.asgi.lifespan import LifespanManager
+from gunicorn.arbiter import Arbiter
+from gunicorn.asgi.lifespan import LifespanManager, LifespanStartupFailed
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers.gasgi import ASGIWorker
 
@@ -117,6 +122,9 @@ class ServingWorker(ASGIWorker):
     def handle_exit_signal(self) -> None:
         super().handle_exit_signal()
         self._wake.set()
+        begin_shutdown = getattr(self.asgi, "begin_shutdown", None)
+        if begin_shutdown is not None:
+            begin_shutdown()
 
     def handle_quit_signal(self) -> None:
         super().handle_quit_signal()
@@ -124,7 +132,11 @@ class ServingWorker(ASGIWorker):
 
     async def _serve(self) -> None:
         self.lifespan = LifespanManager(self.asgi, self.log, self.state)
-        await self.lifespan.startup()
+        try:
+            await self.lifespan.startup()
+        except LifespanStartupFailed as exc:
+            self.log.error("ASGI lifespan startup failed: %s", exc)
+            raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
         ssl_context = self._get_ssl_context()
         for listener in self.sockets:
             server = await self.loop.create_server(

@@ -186,9 +186,12 @@ def test_selectors_ports_and_names_line_up() -> None:
     assert find("PodDisruptionBudget")["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     port_names = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert service["spec"]["ports"] == [
-        {"name": "http", "port": 8501, "targetPort": "http", "protocol": "TCP"}
+        {"name": "http", "port": 8501, "targetPort": "http", "protocol": "TCP"},
+        {"name": "grpc", "port": 8500, "targetPort": "grpc", "protocol": "TCP"},
     ]
-    assert port_names == {"http": 8501}
+    assert port_names == {"http": 8501, "grpc": 8500}
+    configured = find("ConfigMap")["data"]
+    assert (configured["PORT"], configured["GRPC_PORT"]) == ("8501", "8500")
     target = find("HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
     assert container["envFrom"] == [{"configMapRef": {"name": find("ConfigMap")["metadata"]["name"]}}]
@@ -330,12 +333,13 @@ def test_compose_services_and_profiles(compose: dict[str, Any]) -> None:
 
 def test_compose_serving(compose: dict[str, Any]) -> None:
     serving = compose["services"]["serving"]
-    assert [interpolate(p) for p in serving["ports"]] == ["127.0.0.1:8501:8501"]
+    assert [interpolate(p) for p in serving["ports"]] == ["127.0.0.1:8501:8501", "127.0.0.1:8500:8500"]
     assert "/v2/health/ready" in " ".join(serving["healthcheck"]["test"])
     assert serving["healthcheck"]["test"][0] == "CMD"
     assert serving["restart"] == "unless-stopped"
     env = serving["environment"]
     assert (env["HOST"], env["PORT"], env["MODEL_REPOSITORY"]) == ("0.0.0.0", "8501", "/models")
+    assert env["GRPC_PORT"] == "8500"
     from service.config import ENV
 
     assert set(env) <= set(ENV)
@@ -436,7 +440,7 @@ def test_dockerfile_runtime_settings() -> None:
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
     user = re.findall(r"^USER (\S+)", text, re.M)[-1]
     assert user not in ("root", "0", "0:0")
-    assert re.search(r"^EXPOSE 8501$", text, re.M)
+    assert re.search(r"^EXPOSE 8501 8500$", text, re.M)
     healthcheck = re.search(r"^HEALTHCHECK .*(?:\n .*)*", text, re.M)
     assert healthcheck is not None and "/v2/health/ready" in healthcheck.group(0)
     assert 'CMD ["python", "-m", "service"]' in text
@@ -444,6 +448,7 @@ def test_dockerfile_runtime_settings() -> None:
         "MODEL_REPOSITORY=/models",
         "HOST=0.0.0.0",
         "PORT=8501",
+        "GRPC_PORT=8500",
         f"AUTH_TOKENS_FILE={TOKENS_FILE}",
     ):
         assert setting in text

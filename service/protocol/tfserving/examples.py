@@ -40,8 +40,8 @@ def decode_examples(
     r = SlowReader(body)  # a compatibility path with small payloads: no fast reader needed
     fields = body_fields(r, _FIELDS, _HINT)
     signature, extra = signature_name(r, fields), parameters(r, fields)
-    rows = _examples(fields.get("examples"), _context(fields.get("context")), specs, limits)
-    return {s.name: _feature(rows, s, limits) for s in specs}, signature, extra
+    rows = example_rows(fields.get("examples"), _context(fields.get("context")), specs, limits)
+    return {s.name: feature_array(rows, s, limits) for s in specs}, signature, extra
 
 
 def _context(value: Any) -> dict[str, Any]:
@@ -52,9 +52,10 @@ def _context(value: Any) -> dict[str, Any]:
     return value
 
 
-def _examples(
+def example_rows(
     value: Any, context: dict[str, Any], specs: Sequence[TensorSpec], limits: Limits
 ) -> list[dict[str, Any]]:
+    """Each example with the ``context`` features added, its feature names checked against ``specs``."""
     if not isinstance(value, list):
         raise InvalidInput(
             f"A classify or regress request needs 'examples', a list of objects; got {describe(value)}."
@@ -75,7 +76,8 @@ def _examples(
     return rows
 
 
-def _feature(rows: list[dict[str, Any]], spec: TensorSpec, limits: Limits) -> np.ndarray:
+def feature_array(rows: list[dict[str, Any]], spec: TensorSpec, limits: Limits) -> np.ndarray:
+    """The input ``spec`` across every row: each row's flat values reshaped to the per-example shape."""
     where = f"Feature {spec.name!r}"
     lists = [row[spec.name] if isinstance(row[spec.name], list) else [row[spec.name]] for row in rows]
     inner = _per_example_shape(spec, [len(values) for values in lists], where)

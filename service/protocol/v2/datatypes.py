@@ -151,8 +151,12 @@ class BinarySection:
             )
 
 
-def decode_tensor(raw: memoryview, datatype: str, count: int, where: str) -> np.ndarray:
-    """The ``count`` elements of one input's binary data, as a flat array of its datatype."""
+def decode_tensor(raw: memoryview, datatype: str, count: int, where: str, copy: bool = True) -> np.ndarray:
+    """The ``count`` elements of one input's binary data, as a flat array of its datatype.
+
+    ``copy=False`` returns numbers as a read-only view of ``raw`` when they are in the machine's
+    own byte order (saving a pass over a large tensor), for callers whose buffer outlives the array.
+    """
     if datatype == "BYTES":
         items = _deserialize_bytes(raw, where)
         if len(items) != count:
@@ -172,7 +176,8 @@ def decode_tensor(raw: memoryview, datatype: str, count: int, where: str) -> np.
         if (octets > 1).any():
             raise InvalidInput(f"{where} has BOOL binary data with bytes other than 0 and 1.")
         return octets.astype(bool)
-    return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)  # a native-order copy
+    values = np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
+    return values if not copy and values.dtype.isnative else values.astype(dtype)  # a native-order copy
 
 
 def _deserialize_bytes(raw: memoryview, where: str) -> list[bytes]:

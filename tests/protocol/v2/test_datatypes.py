@@ -170,6 +170,17 @@ def test_tensors_round_trip_through_binary(array: np.ndarray, datatype: str) -> 
     assert out.dtype == array.dtype and out.tolist() == array.reshape(-1).tolist()
 
 
+def test_without_copy_numbers_are_a_view_of_the_buffer_and_the_rest_still_decoded() -> None:
+    raw = encode_tensor(np.array([1.5, -2.0], np.float32))
+    view = decode_tensor(memoryview(raw), "FP32", 2, "Input 'x'", copy=False)
+    assert np.shares_memory(view, np.frombuffer(raw, np.uint8)) and not view.flags.writeable
+    assert view.dtype == np.float32 and view.tolist() == [1.5, -2.0]
+    copied = decode_tensor(memoryview(raw), "FP32", 2, "Input 'x'")
+    assert not np.shares_memory(copied, np.frombuffer(raw, np.uint8)) and copied.flags.writeable
+    flags = decode_tensor(memoryview(b"\x01\x00"), "BOOL", 2, "Input 'x'", copy=False)
+    assert flags.dtype == np.bool_ and flags.tolist() == [True, False]
+
+
 def test_binary_data_is_little_endian() -> None:
     assert encode_tensor(np.array([1], dtype=">i4")) == b"\x01\x00\x00\x00"
     assert decode_tensor(memoryview(b"\x01\x00\x00\x00"), "INT32", 1, "x").tolist() == [1]
