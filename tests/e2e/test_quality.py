@@ -63,7 +63,8 @@ def receiver() -> Iterator[Receiver]:
 def server(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path, receiver: Receiver) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("quality")
     models = root / "models"
-    shutil.copytree(ROOT / "models" / "mnist", models / "mnist")
+    # Version 1 only: the committed mnist/2 would take the place of the worse version below.
+    shutil.copytree(ROOT / "models" / "mnist" / "1", models / "mnist" / "1")
     # Version 2: the committed 784-16-16-10 MLP (held-out accuracy 0.898) as a worse mnist.
     shutil.copytree(ROOT / "models" / "mnist_3b1b" / "1", models / "mnist" / "2")
     card_path = models / "mnist" / "2" / "assets.extra" / "model_card.json"
