@@ -20,7 +20,7 @@ from service.errors import InvalidInput
 from service.grpc.generated import classification_pb2, input_pb2, regression_pb2
 from service.models.card import TensorSpec
 from service.protocol.tensors import Limits
-from service.protocol.tfserving.examples import example_rows, feature_array
+from service.protocol.tfserving.examples import classification_columns, example_rows, feature_array
 
 Input: TypeAlias = input_pb2.Input
 ClassificationResult: TypeAlias = classification_pb2.ClassificationResult
@@ -66,12 +66,7 @@ def fill_classifications(
 
     Labels are empty when the model has none, as in the REST answer.
     """
-    scores = np.asarray(probabilities)
-    if scores.ndim != 2:
-        raise ValueError(f"Classification scores must be [examples, classes]; got shape {scores.shape}.")
-    labels = list(class_labels) if class_labels else [""] * scores.shape[1]
-    if len(labels) != scores.shape[1]:
-        raise ValueError(f"{len(labels)} class labels for {scores.shape[1]} scores per example.")
+    scores, labels = classification_columns(probabilities, class_labels)
     for row in scores.tolist():
         classes = result.classifications.add().classes
         for label, score in zip(labels, row, strict=True):

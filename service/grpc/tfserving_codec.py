@@ -35,7 +35,7 @@ from service.protocol.tensors import (
     fits,
     shape_text,
 )
-from service.protocol.v2.datatypes import convert
+from service.protocol.v2.datatypes import convert, unpack_little_endian
 
 TensorProto: TypeAlias = tensor_pb2.TensorProto
 TensorShapeProto: TypeAlias = tensor_shape_pb2.TensorShapeProto
@@ -164,20 +164,11 @@ def _from_content(content: bytes, dtype_code: int, count: int, where: str) -> np
     dtype, _ = _TYPES[dtype_code]
     if dtype == "string":
         raise InvalidInput(f"{where} is {kind}, whose values go in string_val, not tensor_content.")
-    wire = np.dtype(dtype).newbyteorder("<")
-    if len(content) != count * wire.itemsize:
-        raise InvalidInput(
-            f"{where} has {len(content)} bytes of tensor_content; {count} {kind} values need {count * wire.itemsize}."
-        )
-    if dtype == "bool":
-        octets = np.frombuffer(content, dtype=np.uint8)
-        if (octets > 1).any():
-            raise InvalidInput(f"{where} has DT_BOOL tensor_content with bytes other than 0 and 1.")
-        return octets.astype(bool)
-    values = np.frombuffer(content, dtype=wire)
     # content is a bytes object of its own (protobuf hands out a copy): a read-only view of it will
     # do, saving a second pass over a large tensor, unless the machine's byte order differs.
-    return values if values.dtype.isnative else values.astype(dtype)
+    return unpack_little_endian(
+        content, np.dtype(dtype), count, where, source="tensor_content", kind=kind, unit="values", copy=False
+    )
 
 
 def _from_field(

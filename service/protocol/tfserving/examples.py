@@ -103,17 +103,26 @@ def _per_example_shape(spec: TensorSpec, lengths: list[int], where: str) -> tupl
     return tuple(lengths[0] // known if d == -1 else d for d in inner)
 
 
-def encode_classify(probabilities: np.ndarray, class_labels: Sequence[str] | None) -> bytes:
-    """``{"results": [[[label, score], ...], ...]}``: every class of every example, in class order.
-
-    Labels are ``""`` when the model has none (None or empty), as TF Serving's API describes.
-    """
+def classification_columns(
+    probabilities: np.ndarray, class_labels: Sequence[str] | None
+) -> tuple[np.ndarray, list[str]]:
+    """[examples, classes] scores and one label per class (``""`` when the model has none, as TF
+    Serving's API describes), for Classify answers on either transport."""
     scores = np.asarray(probabilities)
     if scores.ndim != 2:
         raise ValueError(f"Classification scores must be [examples, classes]; got shape {scores.shape}.")
     labels = list(class_labels) if class_labels else [""] * scores.shape[1]
     if len(labels) != scores.shape[1]:
         raise ValueError(f"{len(labels)} class labels for {scores.shape[1]} scores per example.")
+    return scores, labels
+
+
+def encode_classify(probabilities: np.ndarray, class_labels: Sequence[str] | None) -> bytes:
+    """``{"results": [[[label, score], ...], ...]}``: every class of every example, in class order.
+
+    Labels are ``""`` when the model has none (None or empty), as TF Serving's API describes.
+    """
+    scores, labels = classification_columns(probabilities, class_labels)
     rows = jsonio.plain_floats(scores)
     results = [[[label, score] for label, score in zip(labels, row, strict=True)] for row in rows]
     return jsonio.dumps({"results": results}, nonfinite=jsonio.has_nonfinite([scores]))

@@ -166,15 +166,32 @@ def decode_tensor(raw: memoryview, datatype: str, count: int, where: str, copy: 
         array = np.empty(count, dtype=object)
         array[:] = items
         return array
-    dtype = dtype_of(datatype)
+    return unpack_little_endian(raw, dtype_of(datatype), count, where, copy=copy)
+
+
+def unpack_little_endian(
+    raw: bytes | memoryview,
+    dtype: np.dtype,
+    count: int,
+    where: str,
+    *,
+    source: str = "binary data",
+    kind: str | None = None,
+    unit: str = "elements",
+    copy: bool = True,
+) -> np.ndarray:
+    """``count`` numbers of ``dtype`` packed little-endian in ``raw`` (V2's binary data, TensorProto's
+    tensor_content), as a flat array; booleans must be bytes 0 or 1. ``copy=False`` as in decode_tensor.
+    ``source``, ``kind`` and ``unit`` name things in the errors as the caller's protocol does."""
+    kind = kind or datatype_of(dtype)
     if len(raw) != count * dtype.itemsize:
         raise InvalidInput(
-            f"{where} has {len(raw)} bytes of binary data; {count} {datatype} elements need {count * dtype.itemsize}."
+            f"{where} has {len(raw)} bytes of {source}; {count} {kind} {unit} need {count * dtype.itemsize}."
         )
-    if datatype == "BOOL":
+    if dtype == np.bool_:
         octets = np.frombuffer(raw, dtype=np.uint8)
         if (octets > 1).any():
-            raise InvalidInput(f"{where} has BOOL binary data with bytes other than 0 and 1.")
+            raise InvalidInput(f"{where} has {kind} {source} with bytes other than 0 and 1.")
         return octets.astype(bool)
     values = np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
     return values if not copy and values.dtype.isnative else values.astype(dtype)  # a native-order copy
