@@ -19,7 +19,7 @@ from werkzeug.wsgi import LimitedStream
 from service.config import Settings
 from service.errors import NotFound, ServiceError
 from service.evaluation.evaluator import Evaluator
-from service.http import admin, apidocs, console, openapi, routes
+from service.http import admin, apidocs, console, openapi, pages, routes
 from service.http.guard import CALLER, HEAD, RECORD, REQUEST_ID, Guard
 from service.http.identity import HEADER as REQUEST_ID_HEADER
 from service.http.responses import JSON, json_body, render_error
@@ -100,42 +100,6 @@ def tfs_card(**values: str) -> Response:
 def tfs_training_curves(**values: str) -> Response:
     path = _inference().training_curves(routes.model_ref(values))
     return send_file(path, mimetype="image/png", max_age=0)  # answers If-None-Match itself
-
-
-# ---- the browser console -----------------------------------------------------------------------
-def console_index() -> Response:
-    return _console_file("index.html")
-
-
-def console_file(filename: str) -> Response:
-    return _console_file(filename)
-
-
-def _console_file(filename: str) -> Response:
-    return _asset("console", filename, console.HEADERS, "The console")
-
-
-def openapi_document() -> Response:
-    return json_response(current_app.extensions["openapi"])
-
-
-def api_docs() -> Response:
-    return _asset("apidocs", "index.html", apidocs.HEADERS, "The API documentation")
-
-
-def api_docs_file(filename: str) -> Response:
-    return _asset("apidocs", filename, apidocs.HEADERS, "The API documentation")
-
-
-def _asset(collection: str, filename: str, headers: dict[str, str], what: str) -> Response:
-    # A lookup in what was read at start-up: no path is ever built from the URL, so no traversal.
-    asset = current_app.extensions[collection].get(filename)
-    if asset is None:
-        raise NotFound(f"{what} has no file {filename!r}.")
-    response = Response(asset.body, 200, content_type=asset.content_type, headers=headers)
-    response.set_etag(asset.etag)
-    response.make_conditional(request)  # in place: a 304 when the browser's copy is current
-    return response
 
 
 # ---- Open Inference Protocol (KServe V2) -------------------------------------------------------
@@ -226,8 +190,6 @@ VIEWS: dict[str, Callable[..., Response]] = {
     "tfs_shadow": tfs_shadow,
     "tfs_card": tfs_card,
     "tfs_training_curves": tfs_training_curves,
-    "console_index": console_index,
-    "console_file": console_file,
     "v2_server_metadata": v2_server_metadata,
     "v2_models": v2_models,
     "v2_repository_index": v2_repository_index,
@@ -235,9 +197,7 @@ VIEWS: dict[str, Callable[..., Response]] = {
     "v2_evaluate": v2_evaluate,
     "v2_repository_load": v2_repository_load,
     "v2_repository_unload": v2_repository_unload,
-    "openapi": openapi_document,
-    "api_docs": api_docs,
-    "api_docs_file": api_docs_file,
+    **pages.PAGES,
 }
 
 
