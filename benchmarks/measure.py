@@ -120,13 +120,18 @@ def batch_totals(server: Server, model: str = "mnist") -> tuple[float, float]:
     return found["sum"], found["count"]
 
 
-def failed_responses(server: Server) -> int:
-    """Non-2xx responses the service counted in its own metrics (all workers)."""
+def failed_responses(server: Server) -> tuple[int, int]:
+    """Non-2xx responses the service counted in its own metrics (all workers): (failed, cancelled).
+
+    Cancelled are 499s, calls the client abandoned: h2load, stopping at the end of a run, resets
+    the gRPC calls still in flight, which the service counts as 499; they are no failure of the server.
+    """
     text = _metrics(server)
     if not text:
         raise RuntimeError(f"{server.name} /metrics did not answer.")
     pattern = re.compile(r'^serving_requests_total\{[^}]*code="(\d+)"[^}]*\} ([\d.e+]+)$', re.MULTILINE)
-    return int(sum(float(n) for code, n in pattern.findall(text) if not code.startswith("2")))
+    counts = [(code, int(float(n))) for code, n in pattern.findall(text) if not code.startswith("2")]
+    return sum(n for code, n in counts if code != "499"), sum(n for code, n in counts if code == "499")
 
 
 def live_workers(server: Server) -> int:

@@ -79,7 +79,9 @@ def _method(r: Results) -> list[str]:
         "- **Inputs**: real MNIST digits from `../shared/data/mnist` (pixels / 255, float32); every body"
         " was answered once before the runs and checked (status, shape, accuracy against the labels).",
         f"- **Errors**: socket errors and non-2xx responses seen by wrk, plus non-2xx counted by our"
-        f" server's own metrics. Total in this run: **{r.errors()}**.",
+        f" server's own metrics. Total in this run: **{r.errors()}**. Not counted: calls the load"
+        f" generator abandoned when a run stopped (499 in the service's metrics; h2load resets the"
+        f" gRPC calls in flight): {sum(r.cancelled.values())}.",
         f"- **Foreign CPU**: machine-wide busy CPU minus the server's and wrk's, in cores; runs with"
         f" more than {DISTURBED} are marked *disturbed* (another process competed).",
     ]

@@ -28,6 +28,7 @@ class Results:
     settings: dict[str, dict[str, str]] = field(default_factory=dict)
     accuracy: dict[tuple[str, str], float] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)  # non-2xx per the service's own metrics
+    cancelled: dict[str, int] = field(default_factory=dict)  # 499s: calls the load generator abandoned
     measurements: list[Measurement] = field(default_factory=list)
     breakdown: dict[str, object] = field(default_factory=dict)  # microseconds per stage, in-process
     defaults: dict[str, object] = field(default_factory=dict)  # the service's effective settings

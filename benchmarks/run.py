@@ -137,7 +137,7 @@ def benchmark(args: argparse.Namespace, logdir: Path, stack: contextlib.ExitStac
                 _progress(m, logdir)
     for server in servers:
         if server.name != "baseline":
-            results.failed[server.name] = failed_responses(server)
+            results.failed[server.name], results.cancelled[server.name] = failed_responses(server)
             results.startup[server.name].rss_after = {pid: rss_mb(pid) for pid in server.workers()}
     results.load_end = loadavg()
     return results
