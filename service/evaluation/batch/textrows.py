@@ -10,14 +10,14 @@ first such line is the header. Newlines inside quoted CSV fields are not support
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
 
 from service.errors import JobError
-from service.evaluation.batch.locations import READ_BLOCK
+from service.evaluation.batch.locations import READ_BLOCK, FileId, Location
 
 MARK_EVERY = 64
 _WHITESPACE = np.zeros(256, dtype=bool)
@@ -130,6 +130,25 @@ class RangeReader:
 
     def _offset(self, row: int) -> int:
         return self._known[1] if row == self._known[0] else self.index.locate(self.handle, row)
+
+
+class IndexedText:
+    """A line-oriented source: indexed in one pass when opened, then read by row ranges."""
+
+    def __init__(self, location: Location, header: bool) -> None:
+        self.location = location
+        with location.open() as handle:
+            self.index = LineIndex.build(handle, header=header)
+        self.count = self.index.rows
+
+    def identity(self) -> FileId:
+        return self.location.identity(sha256=self.index.sha256)
+
+    def read(self, spans: Iterable[range]) -> Iterator[bytes]:
+        with self.location.open() as handle:
+            reader = RangeReader(handle, self.index)
+            for span in spans:
+                yield reader.read(span)
 
 
 def rows_of(data: bytes, expected: int, first: int) -> list[bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -59,6 +59,9 @@ class AppAdapter(requests.adapters.BaseAdapter):
         pass
 
 
+A = TypeVar("A", bound=AppAdapter)
+
+
 @pytest.fixture(scope="module")
 def service_app(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The tiny repository (every version of the regressor) in an app, shared by a module's tests."""
@@ -75,7 +78,11 @@ def service_app(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture
 def served(service_app: Any, monkeypatch: pytest.MonkeyPatch) -> AppAdapter:
     """The app at APP_URL for every ``requests`` session the job opens."""
-    adapter = AppAdapter(service_app)
+    return mount(AppAdapter(service_app), monkeypatch)
+
+
+def mount(adapter: A, monkeypatch: pytest.MonkeyPatch) -> A:
+    """Make every ``requests`` session the job opens reach ``adapter`` at APP_URL."""
 
     def session(pool_size: int) -> requests.Session:
         s = requests.Session()

@@ -13,12 +13,11 @@ import requests
 
 from service.config import load_settings
 from service.errors import JobError
-from service.evaluation.batch import client
 from service.evaluation.batch.client import Backoff, HttpScorer, read_token_file
 from service.http.asgi import create_app
 from service.models.loading import build_registry
 from tests.auth.tokenfiles import entry, write_tokens
-from tests.evaluation.batch.conftest import APP_URL, DIGITS, AppAdapter
+from tests.evaluation.batch.conftest import APP_URL, DIGITS, AppAdapter, mount
 
 Run = Callable[..., tuple[int, str, str]]
 EVAL_TOKEN = "ms_eval-job-token-for-the-tests"
@@ -55,15 +54,7 @@ def guarded_app(tiny_template: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture
 def guarded(guarded_app: Any, monkeypatch: pytest.MonkeyPatch) -> Recording:
     """The guarded app at APP_URL for every ``requests`` session the job opens."""
-    adapter = Recording(guarded_app)
-
-    def session(pool_size: int) -> requests.Session:
-        s = requests.Session()
-        s.mount(APP_URL, adapter)
-        return s
-
-    monkeypatch.setattr(client, "_session", session)
-    return adapter
+    return mount(Recording(guarded_app), monkeypatch)
 
 
 def token_file(folder: Path, token: str, name: str = "job.token") -> Path:

@@ -11,23 +11,22 @@ an integer, else a number, else text.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from service.errors import JobError
-from service.evaluation.batch.locations import FileId, Location
+from service.evaluation.batch.locations import Location
 from service.evaluation.batch.rows import Batch, array_inputs, parse_label, parse_number
-from service.evaluation.batch.textrows import LineIndex, RangeReader, rows_of
+from service.evaluation.batch.textrows import IndexedText, rows_of
 from service.models.card import TensorSpec
 
 
-class CsvRows:
+class CsvRows(IndexedText):
     def __init__(self, location: Location, label_column: str, divisor: float | None = None) -> None:
-        self.location, self.divisor = location, divisor
-        with location.open() as handle:
-            self.index = LineIndex.build(handle, header=True)
+        super().__init__(location, header=True)
+        self.divisor = divisor
         header = self.index.header
         self.columns = next(csv.reader([header.decode("utf-8", "replace")])) if header else []
         if label_column not in self.columns:
@@ -35,16 +34,6 @@ class CsvRows:
                 f"{location.url} has no column {label_column!r}; name the label column with --label-column."
             )
         self.label_at = self.columns.index(label_column)
-        self.count = self.index.rows
-
-    def identity(self) -> FileId:
-        return self.location.identity(sha256=self.index.sha256)
-
-    def read(self, spans: Iterable[range]) -> Iterator[bytes]:
-        with self.location.open() as handle:
-            reader = RangeReader(handle, self.index)
-            for span in spans:
-                yield reader.read(span)
 
     def decode(self, span: range, raw: bytes, specs: Sequence[TensorSpec]) -> Batch:
         lines = rows_of(raw, len(span), span.start)

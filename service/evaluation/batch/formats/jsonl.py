@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from service.errors import InvalidInput, JobError
 from service.evaluation import wire
-from service.evaluation.batch.locations import FileId, Location
+from service.evaluation.batch.locations import Location
 from service.evaluation.batch.rows import Batch
-from service.evaluation.batch.textrows import LineIndex, RangeReader, rows_of
+from service.evaluation.batch.textrows import IndexedText, rows_of
 from service.models.card import TensorSpec
 from service.protocol.tensors import Limits
 
 _UNBOUNDED = Limits(max_instances=1 << 62, allow_nonfinite=True)  # the scorer applies the value policy
 
 
-class JsonlRows:
+class JsonlRows(IndexedText):
     def __init__(self, location: Location) -> None:
-        self.location = location
-        with location.open() as handle:
-            self.index = LineIndex.build(handle, header=False)
-        self.count = self.index.rows
-
-    def identity(self) -> FileId:
-        return self.location.identity(sha256=self.index.sha256)
-
-    def read(self, spans: Iterable[range]) -> Iterator[bytes]:
-        with self.location.open() as handle:
-            reader = RangeReader(handle, self.index)
-            for span in spans:
-                yield reader.read(span)
+        super().__init__(location, header=False)
 
     def decode(self, span: range, raw: bytes, specs: Sequence[TensorSpec]) -> Batch:
         return jsonl_batch(rows_of(raw, len(span), span.start), span.start, specs)
