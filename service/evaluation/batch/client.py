@@ -4,7 +4,7 @@ Binary tensors carry float32 inputs and outputs bit for bit (no decimal round tr
 are exactly those an offline run computes, at a quarter of JSON's size and without JSON parsing
 on either side. The version is pinned when the scorer starts (``/v2/models/<name>`` lists what is
 served); every request names it, so a hot reload mid-job cannot mix versions, and a version that
-goes away fails the job clearly. Connection errors, timeouts, 429, 502, 503 and 504 are retried
+goes away fails the job clearly. Connection errors, timeouts, 408, 429, 502, 503 and 504 are retried
 with exponential backoff and jitter; 400, 413 and 422 reject the rows sent (the job bisects); 401
 and 403 (no token, an unknown or revoked one, a missing scope) stop the job at once: waiting does
 not fix a credential.
@@ -39,7 +39,9 @@ from service.models.outputs import PROBABILITIES, PROBABILITY
 from service.protocol.v2.datatypes import datatype_of, decode_tensor, encode_tensor, spec_dtype_of
 from service.protocol.v2.response import HEADER_LENGTH
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# 408: the server gave up waiting for the body (the job was paused, the network stalled); sending
+# the same request again is what RFC 9110 (15.5.9) expects of a client.
+RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
 REJECT_STATUSES = frozenset({400, 413, 422})
 AUTH_STATUSES = frozenset({401, 403})
 

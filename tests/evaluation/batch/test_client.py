@@ -87,7 +87,7 @@ def test_rejected_rows(served: AppAdapter) -> None:
         scorer.score({"x": np.array([1.0, np.nan], np.float32)})
 
 
-@pytest.mark.parametrize("status", [None, 503, 429, 504])
+@pytest.mark.parametrize("status", [None, 503, 429, 504, 408])
 def test_transient_failures_are_retried(served: AppAdapter, status: int | None) -> None:
     flaky = Flaky(served, failures=2, status=status)
     scorer = HttpScorer(APP_URL, "regressor", backoff=NO_WAIT, session=session(flaky))
