@@ -71,9 +71,15 @@ def set_width(driver: Any, size: tuple[int, int]) -> None:
 
 
 def wait(driver: Any, condition: Any, timeout: float = 20.0) -> Any:
+    """``condition(driver)`` once truthy. An element the page re-rendered between finding it and
+    reading it (a stale reference) means "not yet": the condition is asked again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    waiting = WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+    )
+    return waiting.until(condition)
 
 
 def css(driver: Any, selector: str, timeout: float = 20.0) -> Any:
