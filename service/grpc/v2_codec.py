@@ -34,7 +34,7 @@ from service.protocol.tensors import (
 )
 from service.protocol.v2.datatypes import convert, datatype_of, decode_tensor, dtype_of, encode_tensor
 from service.protocol.v2.request import InferRequest, RequestedOutput
-from service.protocol.v2.response import check_requested_outputs, classify
+from service.protocol.v2.response import answered_outputs
 
 ModelInferRequest: TypeAlias = v2_pb2.ModelInferRequest
 ModelInferResponse: TypeAlias = v2_pb2.ModelInferResponse
@@ -181,14 +181,8 @@ def encode_response(
 
     ``class_labels`` label the classes of the ``classification_source`` output, as in REST.
     """
-    check_requested_outputs(request, outputs)
-    wanted = request.outputs or [RequestedOutput(name) for name in outputs]
     response = ModelInferResponse(model_name=model_name, model_version=model_version, id=request.id or "")
-    for want in wanted:
-        array = np.asarray(outputs[want.name])
-        if want.class_count:
-            labels = class_labels if want.name == classification_source else None
-            array = classify(array, want.class_count, labels, f"Output {want.name!r}")
+    for want, array in answered_outputs(outputs, request, class_labels, classification_source):
         response.outputs.add(name=want.name, datatype=datatype_of(array.dtype), shape=array.shape)
         response.raw_output_contents.append(encode_tensor(array))
     return response

@@ -42,6 +42,28 @@ def check_requested_outputs(request: InferRequest, available: Iterable[str]) -> 
             raise InvalidInput(f"Unknown output {output.name!r} requested; the model's outputs are {known}.")
 
 
+def answered_outputs(
+    outputs: Mapping[str, np.ndarray],
+    request: InferRequest,
+    class_labels: Sequence[str] | None,
+    classification_source: str | None,
+) -> list[tuple[RequestedOutput, np.ndarray]]:
+    """What an answer carries, on either transport: the requested outputs (or all), each as sent.
+
+    ``class_labels`` label the classes of the ``classification_source`` output; a classification
+    asked of another output is returned without labels.
+    """
+    check_requested_outputs(request, outputs)
+    answered = []
+    for want in request.outputs or [RequestedOutput(name) for name in outputs]:
+        array = np.asarray(outputs[want.name])
+        if want.class_count:
+            labels = class_labels if want.name == classification_source else None
+            array = classify(array, want.class_count, labels, f"Output {want.name!r}")
+        answered.append((want, array))
+    return answered
+
+
 def encode_infer(
     model_name: str,
     model_version: str,
@@ -55,14 +77,8 @@ def encode_infer(
     ``class_labels`` label the classes of the ``classification_source`` output; a classification
     asked of another output is returned without labels.
     """
-    check_requested_outputs(request, outputs)
-    wanted = request.outputs or [RequestedOutput(name) for name in outputs]
     entries, chunks = [], []
-    for want in wanted:
-        array = np.asarray(outputs[want.name])
-        if want.class_count:
-            labels = class_labels if want.name == classification_source else None
-            array = classify(array, want.class_count, labels, f"Output {want.name!r}")
+    for want, array in answered_outputs(outputs, request, class_labels, classification_source):
         entry: dict[str, Any] = {
             "name": want.name,
             "datatype": datatype_of(array.dtype),
