@@ -166,7 +166,7 @@ def decode_tensor(raw: memoryview, datatype: str, count: int, where: str, copy: 
         array = np.empty(count, dtype=object)
         array[:] = items
         return array
-    return unpack_little_endian(raw, dtype_of(datatype), count, where, copy=copy)
+    return unpack_little_endian(raw, dtype_of(datatype), count, where, kind=datatype, copy=copy)
 
 
 def unpack_little_endian(
@@ -175,15 +175,15 @@ def unpack_little_endian(
     count: int,
     where: str,
     *,
+    kind: str,
     source: str = "binary data",
-    kind: str | None = None,
     unit: str = "elements",
     copy: bool = True,
 ) -> np.ndarray:
     """``count`` numbers of ``dtype`` packed little-endian in ``raw`` (V2's binary data, TensorProto's
     tensor_content), as a flat array; booleans must be bytes 0 or 1. ``copy=False`` as in decode_tensor.
-    ``source``, ``kind`` and ``unit`` name things in the errors as the caller's protocol does."""
-    kind = kind or datatype_of(dtype)
+    ``kind`` (``FP32``, ``DT_FLOAT``), ``source`` and ``unit`` name things in the errors as the
+    caller's protocol does."""
     if len(raw) != count * dtype.itemsize:
         raise InvalidInput(
             f"{where} has {len(raw)} bytes of {source}; {count} {kind} {unit} need {count * dtype.itemsize}."
