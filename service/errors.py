@@ -85,6 +85,10 @@ class Overloaded(Unavailable):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class BatchTimeout(Unavailable):
+    """No batch ran the request within the time it was given (REQUEST_TIMEOUT, or a caller's deadline)."""
+
+
 class RequestTimeout(ServiceError):
     """The client did not send its request body within the time allowed; the connection is closed."""
 

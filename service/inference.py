@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from service.batching.arrays import row_count
-from service.errors import CardError, DeadlineExceeded, InvalidInput, NotFound, Unavailable
+from service.errors import BatchTimeout, CardError, DeadlineExceeded, InvalidInput, NotFound, Unavailable
 from service.metrics import RequestRecord
 from service.models.card import ModelCard
 from service.models.outputs import (
@@ -116,13 +116,9 @@ class Inference:
         """The batcher's answer within REQUEST_TIMEOUT, or within ``budget`` when that is sooner."""
         if budget is None or budget >= self.timeout:
             return await servable.predict_async(inputs, timeout=self.timeout, timing=record)
-        started = time.monotonic()
         try:
             return await servable.predict_async(inputs, timeout=budget, timing=record)
-        except Unavailable as exc:
-            # Queue full or shutting down is not the deadline (uvloop's timers may fire a ms early).
-            if time.monotonic() - started < budget - 0.01:
-                raise
+        except BatchTimeout as exc:  # a full queue or a shutdown stays Unavailable
             raise DeadlineExceeded(
                 f"The deadline passed before model {servable.name!r} version {servable.version} ran the request."
             ) from exc

@@ -20,7 +20,7 @@ from service.batching.arrays import Arrays, chunks, join, row_count
 from service.batching.policy import Traffic, plan, wait_time
 from service.batching.runner import OnBatch, Run, execute, reporting
 from service.batching.slot import Slot
-from service.errors import Overloaded, Unavailable
+from service.errors import BatchTimeout, Overloaded, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,9 @@ class MicroBatcher:
     def submit(self, inputs: Arrays, timeout: float | None = None) -> Arrays:
         """Run ``inputs`` as part of a batch; block until done and return only this request's rows.
 
-        Raises the model's own exception if ``run`` fails on these inputs, and ``Unavailable`` if
-        the queue is full, the batcher is closed, or ``timeout`` seconds pass first.
+        Raises the model's own exception if ``run`` fails on these inputs, ``Unavailable`` if the
+        queue is full or the batcher is closed, and ``BatchTimeout`` (an ``Unavailable``) if
+        ``timeout`` seconds pass first.
         """
         slots = self._slots(inputs)
         if self._admit(slots):
@@ -227,8 +228,8 @@ class MicroBatcher:
                 raise slot.error
         return slots[0].outputs if len(slots) == 1 else join([slot.outputs for slot in slots])
 
-    def _timed_out(self, timeout: float | None) -> Unavailable:
-        return Unavailable(
+    def _timed_out(self, timeout: float | None) -> BatchTimeout:
+        return BatchTimeout(
             f"Timed out after {timeout:g} s waiting for a batch slot on {self._label}; the server is busy."
         )
 

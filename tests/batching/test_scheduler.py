@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from service.batching.scheduler import MicroBatcher
-from service.errors import InvalidInput, Unavailable
+from service.errors import BatchTimeout, InvalidInput, Unavailable
 
 from .fakes import Arrays, FakeModel, assert_arrays_equal, expected, request, wait_until
 
@@ -197,7 +197,7 @@ def test_a_request_that_times_out_in_the_queue_never_runs(
     first = hold_first_call(model, batcher, pool)
     started = time.monotonic()
     with pytest.raises(
-        Unavailable, match=r"Timed out after 0\.05 s waiting for a batch slot on model fake:1"
+        BatchTimeout, match=r"Timed out after 0\.05 s waiting for a batch slot on model fake:1"
     ):
         batcher.submit(request([9]), timeout=0.05)
     assert time.monotonic() - started < 1.0
@@ -221,7 +221,7 @@ def test_a_request_that_times_out_mid_batch_has_its_result_dropped(
     assert model.gate is not None
     model.gate.release()  # lets the first call finish; the worker then starts (and blocks in) the second
     assert model.started.acquire(timeout=5)
-    with pytest.raises(Unavailable, match="Timed out"):
+    with pytest.raises(BatchTimeout, match="Timed out"):
         late.result(timeout=5)
     open_gate(model)
     first.result(timeout=5)
@@ -236,8 +236,9 @@ def test_a_full_queue_refuses_at_once(make_batcher: MakeBatcher, pool: ThreadPoo
     started = time.monotonic()
     with pytest.raises(
         Unavailable, match=r"Too many requests queued for model fake:1: 3 rows waiting \(limit 3\)"
-    ):
+    ) as refused:
         batcher.submit(request([4]))
+    assert not isinstance(refused.value, BatchTimeout)  # a gRPC caller's deadline did not pass
     assert time.monotonic() - started < 0.5
     open_gate(model)
     for future in [first, *queued]:
@@ -331,8 +332,11 @@ def test_close_finishes_queued_and_running_work_then_refuses(
     queued = queue_behind(batcher, pool, request([1]), request([2]))
     closing = pool.submit(batcher.close, 5)
     wait_until(lambda: batcher.closed)
-    with pytest.raises(Unavailable, match="No new requests are accepted: model fake:1 is shutting down"):
+    with pytest.raises(
+        Unavailable, match="No new requests are accepted: model fake:1 is shutting down"
+    ) as refused:
         batcher.submit(request([3]))
+    assert not isinstance(refused.value, BatchTimeout)
     assert not closing.done()  # still draining: the first call is blocked
     open_gate(model)
     closing.result(timeout=5)
@@ -384,7 +388,7 @@ def test_an_async_submit_that_times_out_is_withdrawn_from_the_queue(
     model = FakeModel()
     batcher = make_batcher(model, batch_timeout=0.0)
     first = hold_first_call(model, batcher, pool)
-    with pytest.raises(Unavailable, match=r"Timed out after 0\.05 s"):
+    with pytest.raises(BatchTimeout, match=r"Timed out after 0\.05 s"):
         asyncio.run(batcher.submit_async(request([7]), timeout=0.05))
     assert batcher.queue_depth == 0 and batcher.queued_rows == 0
     open_gate(model)
